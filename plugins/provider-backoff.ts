@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../src/config.js'
+import { BlockStore } from '../src/providers/block-store.js'
 import { ProviderRegistry } from '../src/providers/provider-registry.js'
 import { TokenStore } from '../src/providers/token-store.js'
 
@@ -12,7 +13,7 @@ declare module 'fastify' {
 }
 
 export interface ProviderBackoffOptions {
-  config: Pick<Config, 'providers' | 'providerSettings'>
+  config: Pick<Config, 'providers' | 'providerSettings' | 'hubCacheDir'>
   now?: () => number
 }
 
@@ -21,6 +22,7 @@ async function providerBackoffPlugin (app: FastifyInstance, { config, now }: Pro
     ...(now === undefined ? {} : { now }),
     settings: config.providerSettings,
     tokens: new TokenStore(config.providerSettings.tokensFile),
+    blocks: new BlockStore(config.hubCacheDir),
     onSecret: (token) => app.secrets.add(token)
   })
   app.decorate('providers', registry)

@@ -122,7 +122,7 @@ export default async function providerRoutes (app: FastifyInstance): Promise<voi
     schema: {
       operationId: 'blockProviderModel',
       summary: 'Block a model',
-      description: 'Leaves the model out of the catalogue and makes validate answer not valid, with the reason, until it is unblocked. Blocks are kept in memory.',
+      description: 'Leaves the model out of the catalogue and makes validate answer not valid, with the reason, until it is unblocked. Blocks are kept in the cache directory (`.modeldepot/blocks.json`) and survive a restart.',
       tags: ['providers'],
       params: NameParams,
       body: Type.Object({ model_id: Type.String({ minLength: 1, maxLength: 200 }), reason: Type.Optional(Type.String({ maxLength: 500 })) }),
@@ -133,8 +133,7 @@ export default async function providerRoutes (app: FastifyInstance): Promise<voi
     const body = request.body as { model_id: unknown, reason?: string }
     const modelId = requiredModelId(body.model_id)
     const { catalogue } = app.providers.get(name)
-    catalogue.block(modelId, body.reason?.trim() || 'blocked by an operator')
-    return { model_id: modelId, ...catalogue.blocked(modelId)! }
+    return { model_id: modelId, ...await catalogue.block(modelId, body.reason?.trim() || 'blocked by an operator') }
   })
 
   app.delete('/providers/:name/models/block', {
@@ -150,7 +149,7 @@ export default async function providerRoutes (app: FastifyInstance): Promise<voi
   }, async (request) => {
     const { name } = request.params as { name: string }
     const { model_id: modelId } = request.query as { model_id: string }
-    if (!app.providers.get(name).catalogue.unblock(modelId)) throw new MdModelNotBlockedError(modelId)
+    if (!await app.providers.get(name).catalogue.unblock(modelId)) throw new MdModelNotBlockedError(modelId)
     return { model_id: modelId, unblocked: true }
   })
 

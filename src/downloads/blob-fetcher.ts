@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto'
 import { mkdir, open, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { request, type Dispatcher } from 'undici'
-import { hubError } from '../hub/hub-client.js'
+import { hubError, type HubAnswer } from '../hub/hub-client.js'
 import { contiguousEnd, planParts, PartState, type Part } from './part-state.js'
 import { parseRetryAfter, RetryableError } from './retry.js'
 
@@ -24,6 +24,8 @@ export interface BlobTransfer {
   partSize: number
   /** …at most this many per file. */
   maxParts: number
+  /** Sends a request to the Hub itself (not its CDN) through the huggingface provider. */
+  throughHub: <T extends HubAnswer>(request: () => Promise<T>) => Promise<T>
   /** Runs one HTTP request within the job's bound on open connections. */
   connection: <T>(task: () => Promise<T>) => Promise<T>
   signal: AbortSignal
@@ -207,19 +209,30 @@ async function openRange (transfer: BlobTransfer, from: number, to: number | und
 }
 
 async function send (url: URL, headers: Record<string, string>, transfer: BlobTransfer, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+  const get = async (): Promise<Dispatcher.ResponseData> => request(url, {
+    method: 'GET',
+    headers,
+    signal,
+    // No bytes for this long, before the first byte or between two, is a stall.
+    headersTimeout: transfer.readTimeoutMs,
+    bodyTimeout: transfer.readTimeoutMs
+  })
   try {
-    return await request(url, {
-      method: 'GET',
-      headers,
-      signal,
-      // No bytes for this long, before the first byte or between two, is a stall.
-      headersTimeout: transfer.readTimeoutMs,
-      bodyTimeout: transfer.readTimeoutMs
-    })
+    // The Hub shares its backoff with every other call to it; the CDN is not the Hub.
+    return url.host === new URL(transfer.endpoint).host ? await transfer.throughHub(get) : await get()
   } catch (err) {
     if (signal.aborted) throw err
+    const refused = providerRefusal(err)
+    if (refused !== undefined) throw new RetryableError(`the Hub is ${refused.status}; the file waits ${refused.retryAfterS} s`, refused.retryAfterS * 1000)
     throw new RetryableError(`the request to ${url.host} failed (${codeOf(err)})`)
   }
+}
+
+/** The huggingface provider refused to send (it cools down): when it will take calls again. */
+function providerRefusal (err: unknown): { status: string, retryAfterS: number } | undefined {
+  const { code, details } = err as { code?: string, details?: { status?: string, retry_after_s?: number } }
+  if (code !== 'MD_PROVIDER_UNAVAILABLE' || details?.status === undefined) return undefined
+  return { status: details.status, retryAfterS: details.retry_after_s ?? 0 }
 }
 
 /** Wakes the hasher whenever a part writes bytes. */

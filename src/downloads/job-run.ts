@@ -220,6 +220,7 @@ export class JobRun {
     await downloadToTmpAndMove({
       url: hub.fileUrl(job.model_id, job.commit, file.path),
       hubHeaders: hub.authHeaders,
+      throughHub: async (request) => hub.send(request),
       endpoint: hub.endpoint,
       partialPath: incompletePath(cacheDir, job.model_id, file.etag),
       blobPath: target,

@@ -22,8 +22,11 @@ export interface RepoSnapshot {
 
 export interface HubClientOptions {
   /** The huggingface provider: its address, its current token, and the limiter every call goes through. */
-  provider: Pick<Provider, 'baseUrl' | 'token' | 'fetch'>
+  provider: Pick<Provider, 'baseUrl' | 'token' | 'fetch' | 'call'>
 }
+
+/** An undici answer, as the download engine's file requests get them. */
+export interface HubAnswer { statusCode: number, headers: Record<string, string | string[] | undefined> }
 
 /**
  * Metadata from the Hub through @huggingface/hub, with its errors turned into ours. The Hub says what
@@ -87,6 +90,17 @@ export class HubClient {
    */
   async checkFileAccess (modelId: string, commit: string, path: string): Promise<void> {
     await this.#fetch(this.fileUrl(modelId, commit, path), { method: 'HEAD', redirect: 'manual' })
+  }
+
+  /**
+   * A request of the download engine to the Hub itself (its CDN is another upstream): through the
+   * provider's gate and limiter, its answer or failure counted in the provider's health.
+   */
+  async send<T extends HubAnswer> (request: () => Promise<T>): Promise<T> {
+    return this.#provider.call(request, ({ statusCode, headers }) => {
+      const retryAfter = headers['retry-after']
+      return { status: statusCode, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined }
+    })
   }
 
   fileUrl (modelId: string, commit: string, path: string): string {

@@ -1,6 +1,7 @@
 import { distance } from 'fastest-levenshtein'
 import { MdProviderError } from '../errors.js'
 import { validateRepoId } from '../hub/repo-id.js'
+import type { BlockStore, ModelBlock } from './block-store.js'
 import type { Provider } from './provider.js'
 
 export interface CatalogueModel { id: string, name: string | null, context_length: number | null }
@@ -36,14 +37,18 @@ export class ModelCatalogue {
   readonly #now: () => number
   #cached: Cached | undefined
   #inFlight: { generation: number, promise: Promise<CatalogueModel[]> } | undefined
-  readonly #blocks = new Map<string, { reason: string, at: string }>()
+  readonly #blocks: Map<string, ModelBlock>
+  readonly #store: BlockStore | undefined
   hits = 0
   misses = 0
 
-  constructor (provider: Provider, ttlMs: number, now: () => number = Date.now) {
+  /** With a store, blocks are read from it at start and saved on every change; without, they live in memory. */
+  constructor (provider: Provider, ttlMs: number, now: () => number = Date.now, store?: BlockStore) {
     this.#provider = provider
     this.#ttlMs = ttlMs
     this.#now = now
+    this.#store = store
+    this.#blocks = new Map(Object.entries(store?.initial(provider.name) ?? {}))
   }
 
   get fetchedAt (): string | null {
@@ -111,15 +116,32 @@ export class ModelCatalogue {
     return parseCatalogue(await response.json().catch(() => undefined), provider.name)
   }
 
-  block (modelId: string, reason: string): void {
-    this.#blocks.set(modelId, { reason, at: new Date(this.#now()).toISOString() })
+  async block (modelId: string, reason: string): Promise<ModelBlock> {
+    const block = { reason, at: new Date(this.#now()).toISOString() }
+    await this.#changeBlock(modelId, block)
+    return block
   }
 
-  unblock (modelId: string): boolean {
-    return this.#blocks.delete(modelId)
+  async unblock (modelId: string): Promise<boolean> {
+    if (!this.#blocks.has(modelId)) return false
+    await this.#changeBlock(modelId, undefined)
+    return true
   }
 
-  blocked (modelId: string): { reason: string, at: string } | undefined {
+  /** Changes one block and saves them all; a save that fails leaves the block as it was. */
+  async #changeBlock (modelId: string, block: ModelBlock | undefined): Promise<void> {
+    const before = this.#blocks.get(modelId)
+    const apply = (value: ModelBlock | undefined): unknown => value === undefined ? this.#blocks.delete(modelId) : this.#blocks.set(modelId, value)
+    apply(block)
+    try {
+      await this.#store?.save(this.#provider.name, Object.fromEntries(this.#blocks))
+    } catch (err) {
+      apply(before)
+      throw err
+    }
+  }
+
+  blocked (modelId: string): ModelBlock | undefined {
     return this.#blocks.get(modelId)
   }
 

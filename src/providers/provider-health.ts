@@ -145,6 +145,15 @@ export class ProviderHealth {
     this.#probeSince = null
   }
 
+  /**
+   * An answer that refuses this one call (401/403/404): the upstream is up, so it counts like a
+   * success for the health, but the error is kept for the report of recent errors.
+   */
+  recordRejection (failure: UpstreamFailure, latencyMs: number): void {
+    this.recordSuccess(latencyMs)
+    this.#keepError(failure, 'recorded', this.#now())
+  }
+
   recordFailure (failure: UpstreamFailure, latencyMs?: number): ErrorAction {
     const now = this.#now()
     const halfOpen = this.#cooldown?.kind === 'down' && now >= this.#cooldown.until
@@ -155,7 +164,7 @@ export class ProviderHealth {
       // A 429 proves the upstream is reachable and tells us when to come back, even on a probe.
       action = this.#rateLimited(failure.retryAfterMs, now)
     } else {
-      // 401/403/404 say nothing about the provider being up: they lower the success rate only.
+      // A refused key (401) says nothing about the provider being up: it lowers the success rate only.
       const outage = failure.status === undefined || failure.status >= 500
       if (outage) this.#consecutiveFailures++
       if (halfOpen || (outage && this.#consecutiveFailures >= this.#settings.failuresToDown)) {
@@ -163,10 +172,7 @@ export class ProviderHealth {
         action = 'marked_down'
       }
     }
-    const status = failure.status ?? null
-    this.#lastError = { at: iso(now), status, code: failure.code, message: failure.message }
-    this.#errors.push({ atMs: now, error: { ...this.#lastError, provider: this.name, action } })
-    this.#pruneErrors(now)
+    this.#keepError(failure, action, now)
     return action
   }
 
@@ -249,6 +255,12 @@ export class ProviderHealth {
     const rate = this.#successRate()
     if (this.#consecutiveFailures > 0 || (rate !== null && rate < this.#settings.degradedBelowSuccessRate)) return 'degraded'
     return 'online'
+  }
+
+  #keepError (failure: UpstreamFailure, action: ErrorAction, now: number): void {
+    this.#lastError = { at: iso(now), status: failure.status ?? null, code: failure.code, message: failure.message }
+    this.#errors.push({ atMs: now, error: { ...this.#lastError, provider: this.name, action } })
+    this.#pruneErrors(now)
   }
 
   #pruneErrors (now: number): void {

@@ -1,5 +1,6 @@
 import type { ProviderSettings } from '../config.js'
 import { MdProviderNotFoundError, MdTokenRejectedError } from '../errors.js'
+import type { BlockStore } from './block-store.js'
 import { ModelCatalogue } from './model-catalogue.js'
 import { checkProvider, type ProviderCheck } from './provider-check.js'
 import type { ProviderDefinition } from './provider-definitions.js'
@@ -24,6 +25,8 @@ export interface ProviderSummary {
 export interface RegistryOptions {
   settings: ProviderSettings
   tokens: TokenStore
+  /** Where blocks are kept across restarts. */
+  blocks?: BlockStore
   /** Told every token the registry holds, so the logs can hide it. */
   onSecret: (token: string) => void
   now?: () => number
@@ -49,7 +52,7 @@ export class ProviderRegistry {
         ...(options.now === undefined ? {} : { now: options.now }),
         ...(options.fetch === undefined ? {} : { fetch: options.fetch })
       })
-      this.#entries.set(definition.name, { provider, catalogue: new ModelCatalogue(provider, options.settings.catalogueTtlMs, options.now) })
+      this.#entries.set(definition.name, { provider, catalogue: new ModelCatalogue(provider, options.settings.catalogueTtlMs, options.now, options.blocks) })
     }
   }
 

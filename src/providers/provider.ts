@@ -2,8 +2,21 @@ import Bottleneck from 'bottleneck'
 import { MdProviderUnavailableError } from '../errors.js'
 import { parseRetryAfter } from '../downloads/retry.js'
 import type { ProviderDefinition, ProviderKind } from './provider-definitions.js'
-import { ProviderHealth, type BackoffSettings } from './provider-health.js'
+import { ProviderHealth, type BackoffSettings, type UpstreamFailure } from './provider-health.js'
 import { maskToken } from './token-mask.js'
+
+export interface CallOptions {
+  /** Lets a preflight ask while the provider cools down. */
+  bypassGate?: boolean
+  /** false keeps the outcome out of the health. */
+  record?: boolean
+}
+
+/** What the health tracker needs to know of an upstream's answer. */
+export interface UpstreamAnswer {
+  status: number
+  retryAfter: string | undefined
+}
 
 export interface ProviderOptions {
   backoff: Partial<BackoffSettings>
@@ -80,7 +93,19 @@ export class Provider {
    * `bypassGate` lets a preflight ask while the provider cools down; `record: false` keeps its
    * outcome out of the health (a check, or a candidate token, says nothing about calls in use).
    */
-  readonly fetch = async (input: string | URL | Request, init?: RequestInit, options: { bypassGate?: boolean, record?: boolean } = {}): Promise<Response> => {
+  readonly fetch = async (input: string | URL | Request, init?: RequestInit, options: CallOptions = {}): Promise<Response> =>
+    this.call(
+      async () => this.#fetch(input, { ...init, signal: init?.signal ?? AbortSignal.timeout(this.#timeoutMs) }),
+      (response) => ({ status: response.status, retryAfter: response.headers.get('retry-after') ?? undefined }),
+      options
+    )
+
+  /**
+   * Any request to this upstream, whatever sends it (fetch, or undici for the download engine's
+   * file requests): refused at once while the provider cools down, queued in the limiter, and its
+   * answer (read by `answerOf`) or its network failure told to the health tracker.
+   */
+  async call<T> (send: () => Promise<T>, answerOf: (answer: T) => UpstreamAnswer, options: CallOptions = {}): Promise<T> {
     const gated = options.bypassGate !== true
     // The token the caller put in its headers is the one in use now, whenever the limiter sends it.
     const generation = this.#generation
@@ -94,18 +119,17 @@ export class Provider {
       const epoch = this.#rateLimitEpoch
       const counts = (): boolean => options.record !== false && generation === this.#generation
       const started = this.#now()
-      let response: Response
+      let answer: T
       try {
-        response = await this.#fetch(input, { ...init, signal: init?.signal ?? AbortSignal.timeout(this.#timeoutMs) })
+        answer = await send()
       } catch (err) {
-        const cause = (err as { cause?: { code?: string } }).cause?.code
-        const code = (err as Error).name === 'TimeoutError' ? 'ETIMEDOUT' : cause ?? 'ENETWORK'
-        if (counts()) this.health.recordFailure({ code, message: `${this.name} could not be reached (${code})` }, this.#now() - started)
+        if (counts()) this.health.recordFailure(networkFailure(this.name, err), this.#now() - started)
         throw err
       }
-      if (response.status === 429) this.rateLimited++
-      if (counts()) this.#record(response, this.#now() - started, epoch)
-      return response
+      const { status, retryAfter } = answerOf(answer)
+      if (status === 429) this.rateLimited++
+      if (counts()) this.#record(status, retryAfter, this.#now() - started, epoch)
+      return answer
     })
   }
 
@@ -125,20 +149,29 @@ export class Provider {
   }
 
   // A 404 or 403 is the provider answering correctly about a model, and so is the Hub's 401 (its
-  // answer for a private or missing repo); a 401 elsewhere means the key is refused.
-  #record (response: Response, latencyMs: number, epoch: number): void {
-    const { status } = response
+  // answer for a private or missing repo): kept among the recent errors, but the provider is up.
+  // A 401 elsewhere means the key is refused.
+  #record (status: number, retryAfter: string | undefined, latencyMs: number, epoch: number): void {
     const keyRefused = status === 401 && this.kind !== 'huggingface'
     if (status === 429) {
       // Several calls in flight when the limit hit are one 429, not three in a row.
       if (epoch !== this.#rateLimitEpoch) return
       this.#rateLimitEpoch++
     }
+    const failure = { status, code: `HTTP_${status}`, message: `${this.name} answered ${status}` }
     if (status === 429 || status >= 500 || keyRefused) {
-      const retryAfterMs = parseRetryAfter(response.headers.get('retry-after') ?? undefined, this.#now())
-      this.health.recordFailure({ status, code: `HTTP_${status}`, message: `${this.name} answered ${status}`, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) }, latencyMs)
+      const retryAfterMs = parseRetryAfter(retryAfter, this.#now())
+      this.health.recordFailure({ ...failure, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) }, latencyMs)
+    } else if (status >= 400) {
+      this.health.recordRejection(failure, latencyMs)
     } else {
       this.health.recordSuccess(latencyMs)
     }
   }
+}
+
+function networkFailure (provider: string, err: unknown): UpstreamFailure {
+  const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as { code?: string }).code
+  const code = (err as Error).name === 'TimeoutError' ? 'ETIMEDOUT' : cause ?? 'ENETWORK'
+  return { code, message: `${provider} could not be reached (${code})` }
 }

@@ -28,6 +28,8 @@ export interface RecordedRequest {
   /** 0 until the status line is written. */
   status: number
   bodyBytes: number
+  /** Date.now() when it arrived. */
+  at: number
 }
 
 export type TokenRole = 'read' | 'write' | 'fineGrained'
@@ -135,7 +137,8 @@ export class FakeHub {
       ...(req.headers.range !== undefined && { range: req.headers.range }),
       ...(req.headers.authorization !== undefined && { authorization: req.headers.authorization }),
       status: 0,
-      bodyBytes: 0
+      bodyBytes: 0,
+      at: Date.now()
     }
     this.requests.push(record)
     res.setHeader('X-Request-Id', `Root=1-${randomUUID()}`)

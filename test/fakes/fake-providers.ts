@@ -43,6 +43,8 @@ export class FakeProvider {
   private readonly delayMs: number
   private models: FakeModel[]
   private tokens: Set<string>
+  /** Called as each request arrives, e.g. to move a test's clock so the call takes that long. */
+  onRequest: ((path: string) => void) | undefined
   private readonly scripts = new ResponseScripts((key, path) => key === path)
   private inFlight = 0
   private peak = 0
@@ -106,6 +108,7 @@ export class FakeProvider {
       startedAt: Date.now()
     }
     this.requests.push(record)
+    this.onRequest?.(path)
     this.inFlight += 1
     this.peak = Math.max(this.peak, this.inFlight)
     res.on('close', () => {

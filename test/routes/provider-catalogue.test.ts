@@ -1,6 +1,6 @@
 import t from 'tap'
 import { auth } from '../helpers/app.js'
-import { providersAndApp } from '../helpers/providers.js'
+import { providersAndApp, type ProvidersAndApp } from '../helpers/providers.js'
 
 t.test('the catalogue is cached for the TTL, refreshed on demand, and served stale when the upstream fails', async (t) => {
   const { app, openrouter, clock } = await providersAndApp(t)
@@ -57,6 +57,26 @@ t.test('validate answers valid, or why not with the closest alternatives; blocke
   t.match(await validate('huggingface', 'org/nope'), { valid: false })
   t.match(await validate('huggingface', '../whoami-v2'), { valid: false, reason: /model_id/ }, 'a malformed id is never put into a Hub URL')
   t.equal((await app.inject({ method: 'POST', url: '/api/providers/openrouter/models/validate', headers: auth(), payload: {} })).statusCode, 400)
+})
+
+t.test('blocks survive a restart; concurrent blocks all land', async (t) => {
+  const cache = t.testdir()
+  const blocks = async (app: ProvidersAndApp['app']): Promise<string[]> =>
+    (await app.inject({ url: '/api/providers/openrouter/diagnostics', headers: auth() })).json().blocks.map((block: { model_id: string }) => block.model_id).sort()
+  const first = await providersAndApp(t, { HF_HUB_CACHE: cache })
+  await Promise.all(['openai/gpt-4o-mini', 'mistralai/mistral-7b-instruct'].map(async (modelId) =>
+    first.app.inject({ method: 'POST', url: '/api/providers/openrouter/models/block', headers: auth(), payload: { model_id: modelId, reason: 'not here' } })))
+  await first.app.close()
+
+  const second = await providersAndApp(t, { HF_HUB_CACHE: cache })
+  t.same(await blocks(second.app), ['mistralai/mistral-7b-instruct', 'openai/gpt-4o-mini'], 'both blocks came back')
+  t.match((await second.app.inject({ method: 'POST', url: '/api/providers/openrouter/models/validate', headers: auth(), payload: { model_id: 'openai/gpt-4o-mini' } })).json(), { valid: false, reason: 'blocked: not here' })
+  t.equal((await second.app.inject({ method: 'DELETE', url: '/api/providers/openrouter/models/block?model_id=openai/gpt-4o-mini', headers: auth() })).statusCode, 200)
+  await second.app.close()
+
+  const third = await providersAndApp(t, { HF_HUB_CACHE: cache })
+  t.same(await blocks(third.app), ['mistralai/mistral-7b-instruct'], 'the unblock was kept too')
+  t.same((await third.app.inject({ url: '/api/providers/openai/diagnostics', headers: auth() })).json().blocks, [], 'blocks are per provider')
 })
 
 t.test('50 simultaneous calls respect maxConcurrent of their provider', async (t) => {

@@ -16,6 +16,25 @@ t.test('GET /api/providers lists every provider, best first, tokens masked', asy
   t.equal((await app.inject({ url: '/api/providers/nope', headers: auth() })).json().code, 'MD_PROVIDER_NOT_FOUND')
 })
 
+t.test('providers of equal priority and health are listed fastest first', async (t) => {
+  const providersFile = t.testdir({ 'providers.json': JSON.stringify([{ name: 'openrouter', priority: 5 }, { name: 'openai', priority: 5 }]) })
+  const { app, openrouter, openai, clock } = await providersAndApp(t, { PROVIDERS_FILE: `${providersFile}/providers.json` })
+  // The test's clock moves while the upstream answers, so each call takes exactly that long.
+  openai.onRequest = () => { clock.now += 300 }
+  openrouter.onRequest = () => { clock.now += 40 }
+  const names = async (): Promise<string[]> => (await app.inject({ url: '/api/providers', headers: auth() })).json().providers.map((p: { name: string }) => p.name)
+  t.same(await names(), ['huggingface', 'openai', 'openrouter'], 'before any call: by priority, then by name')
+  for (const name of ['openrouter', 'openai']) await app.inject({ url: `/api/providers/${name}/models`, headers: auth() })
+  const listed = (await app.inject({ url: '/api/providers', headers: auth() })).json().providers
+  t.match(listed.find((p: { name: string }) => p.name === 'openai').health, { latency_avg_ms: 300 })
+  t.match(listed.find((p: { name: string }) => p.name === 'openrouter').health, { latency_avg_ms: 40 })
+  t.same(await names(), ['huggingface', 'openrouter', 'openai'], 'the faster one first')
+
+  openrouter.script('/models', [500, 500, 500])
+  for (let i = 0; i < 3; i++) await app.inject({ url: '/api/providers/openrouter/models?refresh=true', headers: auth() })
+  t.same(await names(), ['huggingface', 'openai', 'openrouter'], 'healthy before unhealthy, however fast')
+})
+
 t.test('a provider without its key is unconfigured and refuses calls without touching the upstream', async (t) => {
   const { app, openrouter } = await providersAndApp(t, { OPENROUTER_API_KEY: '' })
   t.equal((await app.inject({ url: '/api/providers/openrouter', headers: auth() })).json().health.status, 'unconfigured')
@@ -106,6 +125,19 @@ t.test('5xx and network failures: down after three, one probe after the cooldown
   t.match(diagnostics.recent_errors[0], { provider: 'openai', status: 500, action: 'marked_down' })
   t.equal(diagnostics.recent_errors.length, 4)
   t.notOk(JSON.stringify(diagnostics).includes(TOKENS.openai), 'secrets redacted')
+})
+
+t.test('a 404 from the upstream is kept among recent errors and leaves the provider online', async (t) => {
+  const { app } = await providersAndApp(t)
+  const validated = await app.inject({ method: 'POST', url: '/api/providers/huggingface/models/validate', headers: auth(), payload: { model_id: 'org/missing' } })
+  t.match(validated.json(), { valid: false })
+  const health = (await app.inject({ url: '/api/providers/huggingface', headers: auth() })).json().health
+  t.match(health, { status: 'online', consecutive_failures: 0, failures: 0, last_error: { status: 404 } })
+  const diagnostics = (await app.inject({ url: '/api/providers/huggingface/diagnostics', headers: auth() })).json()
+  t.match(diagnostics.recent_errors, [{ provider: 'huggingface', status: 404, code: 'HTTP_404', action: 'recorded' }])
+  const status = (await app.inject({ url: '/api/system-status', headers: auth() })).json()
+  t.match(status.errors, { total: 1, by_provider: { huggingface: { count: 1, by_status: { 404: 1 } } } })
+  t.equal(status.overall_health, 'healthy', 'a model that does not exist says nothing bad about the provider')
 })
 
 t.test('429s of one burst count once; a check never lifts a backoff', async (t) => {

@@ -254,6 +254,21 @@ t.test('the number of failures to go down is a setting', async (t) => {
   t.equal(health.recordFailure(http(503)), 'marked_down')
 })
 
+t.test('a rejection (403/404) is kept among recent errors but counts as the provider answering', async (t) => {
+  const { health, clock } = tracker({ failuresToDown: 1 })
+  health.recordFailure(network())
+  clock.ms = MIN
+  t.same(health.gate(), { allowed: true, probe: true })
+  health.recordRejection(http(404), 12)
+  const snapshot = health.snapshot()
+  t.equal(snapshot.status, 'online', 'a probe answered with a 404 proves the upstream is up')
+  t.equal(snapshot.consecutive_failures, 0)
+  t.equal(snapshot.failures, 1, 'only the network failure is a failure')
+  t.equal(snapshot.latency_avg_ms, 12)
+  t.match(snapshot.last_error, { status: 404, code: 'HTTP_404', at: iso(MIN) })
+  t.match(health.recentErrors(), [{ status: 404, action: 'recorded' }, { code: 'ECONNREFUSED', action: 'marked_down' }])
+})
+
 t.test('a probe that fails with a 404 puts the provider down again', async (t) => {
   const { health, clock } = tracker({ failuresToDown: 1 })
   health.recordFailure(network())
