@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { DefaultModelStore } from '../src/cache/default-model-store.js'
+import { CallbackSender } from '../src/callbacks/callback-sender.js'
 import type { Config } from '../src/config.js'
 import { DownloadManager } from '../src/downloads/download-manager.js'
 import { HubClient } from '../src/hub/hub-client.js'
@@ -13,11 +14,12 @@ declare module 'fastify' {
 }
 
 export interface DownloadsOptions {
-  config: Pick<Config, 'hubCacheDir' | 'defaultModel' | 'downloads'>
+  config: Pick<Config, 'hubCacheDir' | 'defaultModel' | 'downloads' | 'callbacks'>
 }
 
 async function downloadsPlugin (app: FastifyInstance, { config }: DownloadsOptions): Promise<void> {
   const defaultModel = new DefaultModelStore(config.hubCacheDir, config.defaultModel)
+  const callbacks = new CallbackSender(config.callbacks)
   const downloads = new DownloadManager({
     cacheDir: config.hubCacheDir,
     // The Hub calls of downloads go through the huggingface provider: its limiter, backoff and token.
@@ -25,13 +27,16 @@ async function downloadsPlugin (app: FastifyInstance, { config }: DownloadsOptio
     store: app.jobStore,
     defaultModel,
     settings: config.downloads,
-    log: app.log.child({ component: 'downloads' })
+    log: app.log.child({ component: 'downloads' }),
+    callbacks
   })
   app.decorate('downloads', downloads)
   app.decorate('defaultModel', defaultModel)
   // Graceful shutdown: running jobs stop and keep their .incomplete files for the next start.
   // preClose, before the server waits for in-flight requests: a long poll (?wait=) wakes up as its job stops.
   app.addHook('preClose', async () => downloads.shutdown())
+  // Callbacks still being retried are given up: the server is going away.
+  app.addHook('onClose', async () => callbacks.close())
 }
 
 export default fp(downloadsPlugin, { name: 'downloads', dependencies: ['progress-store', 'provider-backoff'] })

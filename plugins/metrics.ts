@@ -114,8 +114,14 @@ async function metricsPlugin (app: FastifyInstance): Promise<void> {
     registers: [registry],
     async collect () { this.set((await diskSpace(app.config.hubCacheDir)).free_bytes) }
   })
+  new Gauge({
+    name: 'modeldepot_event_streams_open',
+    help: 'Server-Sent Event streams open now',
+    registers: [registry],
+    collect () { this.set(app.eventStreams.open) }
+  })
 
   app.addHook('onClose', async () => eventLoopDelay.disable())
 }
 
-export default fp(metricsPlugin, { name: 'metrics', dependencies: ['downloads', 'provider-backoff'] })
+export default fp(metricsPlugin, { name: 'metrics', dependencies: ['downloads', 'provider-backoff', 'event-streams'] })

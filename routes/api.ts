@@ -1,5 +1,6 @@
 import type { FastifyInstance, RouteOptions } from 'fastify'
 import { errorRef, routeNotFound } from '../plugins/errors.js'
+import downloadEventRoutes from './download-events.js'
 import downloadRoutes from './downloads.js'
 import infoRoutes from './info.js'
 import modelRoutes from './models.js'
@@ -34,6 +35,7 @@ export default async function apiRoutes (app: FastifyInstance): Promise<void> {
 
   await app.register(infoRoutes)
   await app.register(downloadRoutes)
+  await app.register(downloadEventRoutes)
   await app.register(modelRoutes)
   await app.register(providerRoutes)
   await app.register(systemRoutes)

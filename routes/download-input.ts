@@ -1,3 +1,4 @@
+import { checkCallbackUrl, type AllowedHost } from '../src/callbacks/callback-url.js'
 import { MdValidationError } from '../src/errors.js'
 import type { DownloadRequest } from '../src/downloads/download-manager.js'
 import { parsePatternList } from '../src/hub/file-patterns.js'
@@ -16,12 +17,14 @@ export function requiredModelId (params: Params): string {
   return validateRepoId(params.model_id)
 }
 
-export function downloadRequest (params: Params): DownloadRequest {
+/** `allowedCallbackHosts` is CALLBACK_ALLOWED_HOSTS; undefined means callbacks are off. */
+export function downloadRequest (params: Params, allowedCallbackHosts: AllowedHost[] | undefined): DownloadRequest {
   return {
     modelId: requiredModelId(params),
     revision: params.revision === undefined ? 'main' : validateRevision(params.revision),
     allowPatterns: parsePatternList(params.allow_patterns, 'allow_patterns'),
     ignorePatterns: parsePatternList(params.ignore_patterns, 'ignore_patterns'),
-    setDefault: params.set_default === true
+    setDefault: params.set_default === true,
+    callbackUrl: params.callback_url === undefined ? undefined : checkCallbackUrl(params.callback_url, allowedCallbackHosts)
   }
 }

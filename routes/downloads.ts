@@ -24,6 +24,7 @@ export default async function downloadRoutes (app: FastifyInstance): Promise<voi
       description: [
         'Starts a background download of a Hub model at a revision into the Hugging Face cache layout (`models--{org}--{name}`), where transformers, vLLM and TGI find it.',
         'Parameters may come in the query string or a JSON body. Answers 202 with the job and a `Location` to it; 200 with the same job when that model and revision is already queued or running; 200 with a `complete` job (no bytes transferred) when the cache already has it.',
+        'With `callback_url`, the job is POSTed there when it ends (headers `x-modeldepot-event` and, with CALLBACK_SECRET, `x-modeldepot-signature: sha256=<hex HMAC of the body>`); a URL whose host is not in CALLBACK_ALLOWED_HOSTS, not http(s), or with credentials is refused with 400 and nothing starts.',
         'With `auto=false` nothing is downloaded: 200 with the plan (commit, files, sizes, what is cached, free space, and the same download as a curl call and an `hf download` command).'
       ].join('\n\n'),
       tags: ['models'],
@@ -32,6 +33,7 @@ export default async function downloadRoutes (app: FastifyInstance): Promise<voi
       response: {
         200: { description: 'The job already doing it, a complete job when the cache has it all, or (auto=false) the plan', anyOf: [{ $ref: 'DownloadJob#' }, { $ref: 'DownloadPlan#' }] },
         202: jobRef('Started (or queued); Location points to the job'),
+        400: errorRef('A bad parameter, or a callback_url that is not allowed (MD_CALLBACK_NOT_ALLOWED, MD_CALLBACKS_DISABLED)'),
         403: errorRef('The model is gated or private and HF_TOKEN cannot read it'),
         404: errorRef('No such model, revision or file on the Hub'),
         502: errorRef('The Hub could not be reached or answered an error'),
@@ -40,7 +42,7 @@ export default async function downloadRoutes (app: FastifyInstance): Promise<voi
     }
   }, async (request, reply) => {
     const input = mergeParams(request.query, request.body)
-    const download = downloadRequest(input)
+    const download = downloadRequest(input, app.config.callbacks.allowedHosts)
     if (input.auto === false) {
       const plan = await app.downloads.plan(download)
       const commandInput = { ...download, baseUrl: baseUrlOf(request), cacheDir: app.downloads.cacheDir }

@@ -6,6 +6,7 @@ import type { DestinationStream } from 'pino'
 import authPlugin from '../plugins/auth.js'
 import downloadsPlugin from '../plugins/downloads.js'
 import errorsPlugin from '../plugins/errors.js'
+import eventStreamsPlugin from '../plugins/event-streams.js'
 import metricsPlugin from '../plugins/metrics.js'
 import progressStorePlugin from '../plugins/progress-store.js'
 import providerBackoffPlugin from '../plugins/provider-backoff.js'
@@ -71,6 +72,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   await app.register(providerBackoffPlugin, { config, ...(options.now === undefined ? {} : { now: options.now }) })
   await app.register(progressStorePlugin)
   await app.register(downloadsPlugin, { config })
+  await app.register(eventStreamsPlugin, { config })
   await app.register(metricsPlugin)
 
   await app.register(healthRoutes)

@@ -2,6 +2,8 @@ import { homedir } from 'node:os'
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
 import { resolveHubCacheDir } from './cache/cache-dir.js'
+import type { CallbackSettings } from './callbacks/callback-sender.js'
+import { parseAllowedHosts, type AllowedHost } from './callbacks/callback-url.js'
 import type { DownloadSettings } from './downloads/download-manager.js'
 import { validateRepoId } from './hub/repo-id.js'
 import { builtInProviders, ProvidersFileError, readProvidersFile, type ProviderDefinition } from './providers/provider-definitions.js'
@@ -28,6 +30,13 @@ export const EnvSchema = Type.Object({
   HOME: Type.Optional(Type.String({ description: 'the home directory' })),
   DEFAULT_MODEL: Type.Optional(Type.String({ description: 'a Hub model id such as org/name' })),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 10000, description: 'milliseconds, 0 or more' }),
+  EVENT_STREAMS_MAX: Type.Integer({ minimum: 1, default: 100, description: 'a number of open streams, at least 1' }),
+  EVENT_STREAM_HEARTBEAT_MS: Type.Integer({ minimum: 1000, default: 15000, description: 'milliseconds, at least 1000' }),
+  CALLBACK_ALLOWED_HOSTS: Type.Optional(Type.String({ description: 'comma-separated host names or host:port' })),
+  CALLBACK_SECRET: Type.Optional(Type.String({ description: 'a secret to sign callbacks with' })),
+  CALLBACK_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 10000, description: 'milliseconds, at least 1' }),
+  CALLBACK_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 20, default: 5, description: 'a number of attempts, 1-20' }),
+  CALLBACK_RETRY_BASE_MS: Type.Integer({ minimum: 0, default: 8000, description: 'milliseconds, 0 or more' }),
   MAX_CONCURRENT_DOWNLOADS: Type.Integer({ minimum: 1, maximum: 32, default: 2, description: 'a number of jobs, 1-32' }),
   DOWNLOAD_FILE_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 8, description: 'a number of files, 1-64' }),
   DOWNLOAD_PART_SIZE_MB: Type.Integer({ minimum: 1, default: 64, description: 'MiB, at least 1' }),
@@ -84,10 +93,12 @@ export interface Config {
   hubCacheDir: string
   defaultModel: string | undefined
   shutdownTimeoutMs: number
+  callbacks: CallbackSettings & { allowedHosts: AllowedHost[] | undefined }
+  eventStreams: { maxOpen: number, heartbeatMs: number }
   downloads: DownloadSettings
   providers: ProviderDefinition[]
   providerSettings: ProviderSettings
-  /** Every secret value the logs must never show: API keys and every *_TOKEN / *_KEY setting. */
+  /** Every secret value the logs must never show: API keys and every *_TOKEN / *_KEY / *_SECRET setting. */
   secrets: string[]
 }
 
@@ -96,7 +107,7 @@ export class ConfigError extends Error {
   override name = 'ConfigError'
 }
 
-const SECRET_NAME = /(_TOKEN|_KEY)$/
+const SECRET_NAME = /(_TOKEN|_KEY|_SECRET)$/
 // Values this short would turn ordinary words in the logs into [REDACTED].
 const MIN_SECRET_LENGTH = 4
 
@@ -125,6 +136,14 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     hubCacheDir: resolveHubCacheDir({ ...raw, ...parsed, HOME: parsed.HOME ?? homedir() }),
     defaultModel: parseDefaultModel(parsed.DEFAULT_MODEL),
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,
+    eventStreams: { maxOpen: parsed.EVENT_STREAMS_MAX, heartbeatMs: parsed.EVENT_STREAM_HEARTBEAT_MS },
+    callbacks: {
+      allowedHosts: parseCallbackHosts(parsed.CALLBACK_ALLOWED_HOSTS),
+      secret: parsed.CALLBACK_SECRET,
+      timeoutMs: parsed.CALLBACK_TIMEOUT_MS,
+      maxAttempts: parsed.CALLBACK_MAX_ATTEMPTS,
+      retryBaseMs: parsed.CALLBACK_RETRY_BASE_MS
+    },
     downloads: {
       maxConcurrentJobs: parsed.MAX_CONCURRENT_DOWNLOADS,
       fileConcurrency: parsed.DOWNLOAD_FILE_CONCURRENCY,
@@ -248,4 +267,12 @@ function collectSecrets (env: NodeJS.ProcessEnv, apiKeys: string[]): string[] {
     for (const part of value.split(',')) values.add(part.trim())
   }
   return [...values].filter((value) => value.length >= MIN_SECRET_LENGTH)
+}
+
+function parseCallbackHosts (value: string | undefined): AllowedHost[] | undefined {
+  try {
+    return parseAllowedHosts(value)
+  } catch (err) {
+    throw new ConfigError(`CALLBACK_ALLOWED_HOSTS is invalid: ${(err as Error).message}; expected comma-separated host names or host:port, e.g. n8n:5678`)
+  }
 }

@@ -40,6 +40,9 @@ export const HINTS: Record<string, string> = {
   MD_NO_FILES_MATCHED: 'Loosen allow_patterns / ignore_patterns; GET with auto=false lists the files and their sizes.',
   MD_JOB_NOT_FOUND: 'GET /api/downloads lists the jobs this server knows (jobs are kept in memory until a restart).',
   MD_MODEL_NOT_CACHED: 'GET /api/models lists what is in the cache.',
+  MD_CALLBACKS_DISABLED: 'Set CALLBACK_ALLOWED_HOSTS to the hosts that may receive callbacks (e.g. n8n:5678) and restart, or leave callback_url out.',
+  MD_CALLBACK_NOT_ALLOWED: 'Use an http(s) URL without user:password@ whose host (or host:port) is listed in CALLBACK_ALLOWED_HOSTS.',
+  MD_TOO_MANY_STREAMS: 'Close event streams you no longer read, retry after Retry-After seconds, raise EVENT_STREAMS_MAX, or long-poll GET /api/download-progress?wait=55 instead.',
   MD_PROVIDER_UNAVAILABLE: 'Wait for Retry-After seconds; GET /api/providers/{name} shows why it cools down, and POST /api/providers/{name}/check says how to fix a bad token.',
   MD_PROVIDER_NOT_FOUND: 'GET /api/providers lists the providers; more OpenAI-compatible ones can be added with PROVIDERS_FILE.',
   MD_DOWNLOAD_FAILED: 'Send the same request again: the download resumes where it stopped.'
@@ -65,4 +68,7 @@ export const MdProviderError = createError('MD_PROVIDER_ERROR', '%s', 502)
 export const MdTokenRejectedError = createError('MD_TOKEN_REJECTED', '%s', 422)
 export const MdModelNotBlockedError = createError('MD_MODEL_NOT_BLOCKED', '%s is not blocked', 404)
 export const MdProviderNotFoundError = createError('MD_PROVIDER_NOT_FOUND', 'No provider named %s', 404)
+export const MdCallbacksDisabledError = createError('MD_CALLBACKS_DISABLED', 'Callbacks are off on this server', 400)
+export const MdCallbackNotAllowedError = createError('MD_CALLBACK_NOT_ALLOWED', '%s', 400)
+export const MdTooManyStreamsError = createError('MD_TOO_MANY_STREAMS', 'All %s event streams are in use', 503)
 export const MdShuttingDownError = createError('MD_SHUTTING_DOWN', 'The server is shutting down; send the request again once it is back', 503)

@@ -38,9 +38,19 @@ for (const file of files) {
         t.ok(operation?.parameters?.some((parameter) => parameter.name === query.name), `${node.name}: query ${query.name as string} is documented`)
       }
       if (node.parameters.sendBody === true) {
-        const body = JSON.parse(node.parameters.jsonBody as string) as Record<string, unknown>
+        // A body that starts with "=" is an n8n expression; its {{ }} parts sit inside JSON strings.
+        const body = JSON.parse((node.parameters.jsonBody as string).replace(/^=/, '')) as Record<string, unknown>
         for (const key of Object.keys(body)) t.ok(key in openapi.components.schemas.DownloadParams.properties, `${node.name}: body field ${key} is documented`)
       }
     }
   })
 }
+
+t.test('the callback workflow passes its resume URL and waits for a POST to it', async (t) => {
+  const workflow = JSON.parse(readFileSync(new URL('download-and-resume-on-callback.json', dir), 'utf8')) as Workflow
+  const download = workflow.nodes.find((node) => node.parameters.url === 'http://localhost:8787/api/download-model')!
+  t.match(JSON.parse((download.parameters.jsonBody as string).replace(/^=/, '')), { callback_url: '{{ $execution.resumeUrl }}' })
+  const wait = workflow.nodes.find((node) => node.type === 'n8n-nodes-base.wait')!
+  t.match(wait.parameters, { resume: 'webhook', httpMethod: 'POST' }, 'resumes on a POST, the method callbacks use')
+  t.same(workflow.connections[download.name]?.main.flat().map((target) => target.node), [wait.name], 'straight from the download to the wait')
+})

@@ -16,13 +16,26 @@ export const DownloadParams = Type.Object({
   allow_patterns: Type.Optional(PatternList),
   ignore_patterns: Type.Optional(PatternList),
   set_default: Type.Optional(Type.Boolean({ description: 'Make it the default model once complete' })),
-  auto: Type.Optional(Type.Boolean({ description: 'false: download nothing and answer the plan; default true' }))
+  auto: Type.Optional(Type.Boolean({ description: 'false: download nothing and answer the plan; default true' })),
+  callback_url: Type.Optional(Type.String({
+    maxLength: 2048,
+    description: 'POSTed the job when it ends (e.g. an n8n Wait node\'s `{{ $execution.resumeUrl }}`). http(s) only, no credentials, and its host must be listed in CALLBACK_ALLOWED_HOSTS',
+    examples: ['http://n8n:5678/webhook-waiting/123']
+  }))
 }, { $id: 'DownloadParams', title: 'DownloadParams', description: 'Parameters may come in the query string, a JSON body, or both (the body wins)' })
 
 export const JobErrorSchema = Type.Object({
   code: Type.String(),
   message: Type.String(),
   hint: Type.Optional(Type.String())
+}, { additionalProperties: false })
+
+export const CallbackState = Type.Object({
+  url: Type.String({ description: 'The callback URL with every query value masked (resume URLs carry tokens)' }),
+  attempts: Type.Integer({ minimum: 0, description: 'POSTs made so far; 0 until the job ends' }),
+  last_status: Nullable(Type.Integer(), 'The HTTP status of the last attempt'),
+  delivered_at: Nullable(Type.String({ format: 'date-time' }), 'When the receiver accepted it (2xx)'),
+  error: Nullable(Type.String(), 'Why the last attempt failed')
 }, { additionalProperties: false })
 
 export const DownloadJob = Type.Object({
@@ -47,7 +60,8 @@ export const DownloadJob = Type.Object({
   started_at: Nullable(Type.String({ format: 'date-time' }), 'When the transfer started'),
   updated_at: Type.String({ format: 'date-time' }),
   completed_at: Nullable(Type.String({ format: 'date-time' }), 'When the job ended'),
-  error: Type.Union([JobErrorSchema, Type.Null()], { description: 'Why the job ended in error or was stopped' })
+  error: Type.Union([JobErrorSchema, Type.Null()], { description: 'Why the job ended in error or was stopped' }),
+  callback: Type.Union([CallbackState, Type.Null()], { description: 'The delivery of the completion callback; null without callback_url' })
 }, { $id: 'DownloadJob', title: 'DownloadJob', additionalProperties: false })
 
 export const DownloadPlan = Type.Object({

@@ -22,4 +22,6 @@ export const snapshotDir = (cacheDir: string, repoId: string, commit: string): s
 export const snapshotFilePath = (cacheDir: string, repoId: string, commit: string, filePath: string): string =>
   join(snapshotDir(cacheDir, repoId, commit), ...filePath.split('/'))
 export const refPath = (cacheDir: string, repoId: string, revision: string): string => join(repoDir(cacheDir, repoId), 'refs', ...revision.split('/'))
+/** modeldepot's temporary files: inside the cache (same file system, so renames are atomic), outside any repo. */
+export const tmpDirOf = (cacheDir: string): string => join(cacheDir, '.modeldepot', 'tmp')
 export const lockPath = (cacheDir: string, repoId: string, etag: string): string => join(cacheDir, '.locks', repoFolderName(repoId), `${etag}.modeldepot.lock`)

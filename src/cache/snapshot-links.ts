@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import { mkdir, readlink, rename, stat, symlink, unlink, writeFile } from 'node:fs/promises'
+import { mkdir, readlink, rename, stat, symlink, writeFile } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
-import { blobPath, refPath, snapshotFilePath } from './cache-layout.js'
+import { blobPath, refPath, snapshotFilePath, tmpDirOf } from './cache-layout.js'
 import { ifMissing } from './cache-scan.js'
 
 /** Is the verified blob in place? Only verified bytes are ever renamed into `blobs/`. */
@@ -16,8 +16,18 @@ export async function createSnapshotLink (cacheDir: string, modelId: string, com
   const target = relative(dirname(link), blobPath(cacheDir, modelId, etag))
   if (await readlink(link).catch(() => undefined) === target) return
   await mkdir(dirname(link), { recursive: true })
-  await unlink(link).catch(ifMissing(undefined))
-  await symlink(target, link)
+  // Made aside and renamed into place: a reader never finds the file missing, and two jobs linking
+  // the same file at once both succeed. The target is relative to the link's final place.
+  const temporary = await temporaryPath(cacheDir)
+  await symlink(target, temporary)
+  await rename(temporary, link)
+}
+
+/** A fresh name outside snapshots/ and refs/, where a scanner would take a leftover for real. */
+async function temporaryPath (cacheDir: string): Promise<string> {
+  const dir = tmpDirOf(cacheDir)
+  await mkdir(dir, { recursive: true })
+  return join(dir, randomUUID())
 }
 
 /**
@@ -28,9 +38,7 @@ export async function writeRef (cacheDir: string, modelId: string, revision: str
   if (revision === commit) return
   const ref = refPath(cacheDir, modelId, revision)
   await mkdir(dirname(ref), { recursive: true })
-  // The temporary file lives outside refs/, where a scanner would take it for a ref after a crash.
-  const temporary = join(cacheDir, '.modeldepot', 'tmp', randomUUID())
-  await mkdir(dirname(temporary), { recursive: true })
+  const temporary = await temporaryPath(cacheDir)
   await writeFile(temporary, commit)
   await rename(temporary, ref)
 }

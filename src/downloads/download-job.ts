@@ -1,3 +1,5 @@
+import type { CallbackState } from '../callbacks/callback-sender.js'
+
 export type JobStatus = 'queued' | 'downloading' | 'verifying' | 'complete' | 'error' | 'cancelled'
 
 export const FINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['complete', 'error', 'cancelled'])
@@ -32,6 +34,8 @@ export interface DownloadJob {
   updated_at: string
   completed_at: string | null
   error: JobError | null
+  /** The delivery of its completion callback, when one was asked for. */
+  callback: CallbackState | null
 }
 
 /**

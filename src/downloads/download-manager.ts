@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import { newCallbackState, type CallbackSender } from '../callbacks/callback-sender.js'
 import type { DefaultModelStore } from '../cache/default-model-store.js'
 import { diskSpace } from '../cache/disk-space.js'
 import { HINTS, MdInsufficientStorageError, MdJobNotFoundError, MdShuttingDownError } from '../errors.js'
@@ -29,6 +31,8 @@ export interface DownloadManagerOptions {
   defaultModel: DefaultModelStore
   settings: DownloadSettings
   log: Logger
+  /** Sends completion callbacks; without it a request's callback URL is ignored. */
+  callbacks?: CallbackSender
   now?: () => number
 }
 
@@ -51,6 +55,10 @@ export class DownloadManager {
   readonly #queue: string[] = []
   readonly #waiters = new Map<string, Set<() => void>>()
   readonly #endedListeners: Array<(job: DownloadJob) => void> = []
+  // One listener per open event stream: there may be many, so no leak warning at 10.
+  readonly #changes = new EventEmitter().setMaxListeners(0)
+  /** Full callback URLs by job; the job itself shows them masked. */
+  readonly #callbackUrls = new Map<string, string>()
   #active = 0
   #closing = false
   #bytesTransferred = 0
@@ -89,7 +97,7 @@ export class DownloadManager {
     if (this.#closing) throw new MdShuttingDownError()
 
     const job = this.#newJob(request, plan)
-    const run = new JobRun(this.#ctx, job, plan, () => this.#options.store.put(job))
+    const run = new JobRun(this.#ctx, job, plan, () => this.#changed(job))
     if (plan.files.every((file) => file.cached)) {
       await run.publishCached()
       this.#finish(job, 'complete')
@@ -99,7 +107,7 @@ export class DownloadManager {
     if (plan.free_bytes < needed) throw insufficientStorage(request.modelId, needed, plan.free_bytes)
     this.#live.set(job.job_id, { job, run })
     this.#queue.push(job.job_id)
-    this.#options.store.put(job)
+    this.#changed(job)
     this.#pump()
     return { job, outcome: 'created' }
   }
@@ -117,6 +125,17 @@ export class DownloadManager {
   /** Bytes all jobs brought over the network since the start. */
   get bytesTransferred (): number {
     return this.#bytesTransferred
+  }
+
+  /** Called on every change of any job (progress included); answers the function that stops it. */
+  onChange (listener: (job: DownloadJob) => void): () => void {
+    this.#changes.on('change', listener)
+    return () => { this.#changes.off('change', listener) }
+  }
+
+  /** How many change listeners there are: every closed event stream must have let go of its own. */
+  get changeListeners (): number {
+    return this.#changes.listenerCount('change')
   }
 
   /** Called when any job ends (the cache changed, or may have). */
@@ -185,9 +204,11 @@ export class DownloadManager {
     }))
   }
 
+  // A request with another callback is not the same request: each caller is told when it ends.
   #unfinished (request: DownloadRequest): DownloadJob | undefined {
     return [...this.#live.values()].map((live) => live.job)
-      .find((job) => job.model_id === request.modelId && job.revision === request.revision)
+      .find((job) => job.model_id === request.modelId && job.revision === request.revision &&
+        this.#callbackUrls.get(job.job_id) === request.callbackUrl)
   }
 
   /** Bytes the running and queued jobs still have to write: free space they will take. */
@@ -197,8 +218,10 @@ export class DownloadManager {
 
   #newJob (request: DownloadRequest, plan: DownloadPlan): DownloadJob {
     const now = new Date(this.#ctx.now()).toISOString()
+    const jobId = randomUUID()
+    if (request.callbackUrl !== undefined) this.#callbackUrls.set(jobId, request.callbackUrl)
     return {
-      job_id: randomUUID(),
+      job_id: jobId,
       model_id: request.modelId,
       revision: request.revision,
       commit: plan.commit,
@@ -219,7 +242,8 @@ export class DownloadManager {
       started_at: null,
       updated_at: now,
       completed_at: null,
-      error: null
+      error: null,
+      callback: request.callbackUrl === undefined ? null : newCallbackState(request.callbackUrl)
     }
   }
 
@@ -252,6 +276,11 @@ export class DownloadManager {
     }
   }
 
+  #changed (job: DownloadJob): void {
+    this.#options.store.put(job)
+    this.#changes.emit('change', job)
+  }
+
   #finish (job: DownloadJob, status: 'complete' | 'error' | 'cancelled', error?: JobError): void {
     const now = new Date(this.#ctx.now()).toISOString()
     job.status = status
@@ -266,11 +295,26 @@ export class DownloadManager {
     job.error = error ?? null
     job.updated_at = now
     job.completed_at = now
-    this.#options.store.put(job)
+    this.#changed(job)
     this.#options.log.info({ job_id: job.job_id, model_id: job.model_id, status, bytes_transferred: job.bytes_transferred, error: job.error }, 'download ended')
     for (const wake of this.#waiters.get(job.job_id) ?? []) wake()
     this.#waiters.delete(job.job_id)
     for (const listener of this.#endedListeners) listener(job)
+    this.#sendCallback(job)
+  }
+
+  /** Tells the caller's callback URL that the job ended, in the background. */
+  #sendCallback (job: DownloadJob): void {
+    const url = this.#callbackUrls.get(job.job_id)
+    this.#callbackUrls.delete(job.job_id)
+    if (url === undefined || job.callback === null || this.#options.callbacks === undefined) return
+    const state = job.callback
+    // The body is the job as GET /api/downloads/{job_id} answers it, at the moment it ended.
+    this.#options.callbacks.send(url, job.status, JSON.stringify(job), state, () => {
+      // Kept for GET, but no new event: a stream has already had this job's final one.
+      job.updated_at = new Date(this.#ctx.now()).toISOString()
+      this.#options.store.put(job)
+    })
   }
 }
 

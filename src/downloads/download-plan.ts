@@ -1,6 +1,5 @@
 import { mkdir, stat } from 'node:fs/promises'
-import { join } from 'node:path'
-import { incompletePath } from '../cache/cache-layout.js'
+import { incompletePath, tmpDirOf } from '../cache/cache-layout.js'
 import { diskSpace } from '../cache/disk-space.js'
 import { hasBlob } from '../cache/snapshot-links.js'
 import { MdNoFilesMatchedError } from '../errors.js'
@@ -14,6 +13,8 @@ export interface DownloadRequest {
   allowPatterns?: string[] | undefined
   ignorePatterns?: string[] | undefined
   setDefault?: boolean | undefined
+  /** Where to POST the job when it ends (already checked against CALLBACK_ALLOWED_HOSTS). */
+  callbackUrl?: string | undefined
 }
 
 export interface PlannedFile extends HubFile {
@@ -35,7 +36,6 @@ export interface DownloadPlan {
 }
 
 /** Where temporary files go before an atomic rename: inside the cache, so on the same file system. */
-export const tmpDirOf = (cacheDir: string): string => join(cacheDir, '.modeldepot', 'tmp')
 
 export const sum = (values: number[]): number => values.reduce((total, value) => total + value, 0)
 

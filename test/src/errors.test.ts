@@ -9,6 +9,8 @@ t.test('the error codes are pinned', async (t) => {
     .map((ErrorClass) => { const e = new ErrorClass('a', 'b'); return `${e.code} ${e.statusCode}` })
     .sort()
   t.same(codes, [
+    'MD_CALLBACKS_DISABLED 400',
+    'MD_CALLBACK_NOT_ALLOWED 400',
     'MD_FILE_NOT_FOUND 404',
     'MD_HF_TOKEN_INVALID 403',
     'MD_HUB_ERROR 502',
@@ -29,6 +31,7 @@ t.test('the error codes are pinned', async (t) => {
     'MD_ROUTE_NOT_FOUND 404',
     'MD_SHUTTING_DOWN 503',
     'MD_TOKEN_REJECTED 422',
+    'MD_TOO_MANY_STREAMS 503',
     'MD_UNAUTHORIZED 401',
     'MD_VALIDATION_FAILED 400'
   ])

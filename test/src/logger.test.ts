@@ -7,7 +7,8 @@ t.test('a run with secrets writes none of them to the logs', async (t) => {
     HF_TOKEN: 'hf_SuperSecretHubToken123',
     OPENROUTER_API_KEY: 'sk-or-v1-secretrouter',
     OPENAI_API_KEY: 'sk-openai-"quoted\\secret',
-    MY_SERVICE_TOKEN: 'svc-token-abcdef'
+    MY_SERVICE_TOKEN: 'svc-token-abcdef',
+    CALLBACK_SECRET: 'hmac-signing-secret-987'
   }
   const { app, rawLogs, logs } = await buildTestApp(t, { ...secrets, LOG_LEVEL: 'trace' })
 

@@ -1,0 +1,131 @@
+import { createHmac } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { request } from 'undici'
+import { backoffDelay, parseRetryAfter } from '../downloads/retry.js'
+import { maskCallbackUrl } from './callback-url.js'
+
+export interface CallbackSettings {
+  /** Signs each body (x-modeldepot-signature: sha256=<hex HMAC>) when set. */
+  secret: string | undefined
+  /** Per attempt, headers and body together. */
+  timeoutMs: number
+  maxAttempts: number
+  /** The wait after the first failed attempt; it doubles after each one. */
+  retryBaseMs: number
+}
+
+/** What a job shows of its callback. */
+export interface CallbackState {
+  /** Its query values masked: resume URLs carry tokens. */
+  url: string
+  attempts: number
+  last_status: number | null
+  delivered_at: string | null
+  error: string | null
+}
+
+export const newCallbackState = (url: string): CallbackState =>
+  ({ url: maskCallbackUrl(url), attempts: 0, last_status: null, delivered_at: null, error: null })
+
+export function signature (secret: string, body: string): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`
+}
+
+// 429 asks to come back later; n8n answers 409 ("is running already") while the workflow has not
+// reached its Wait node yet, which a download that ends quickly can beat.
+const RETRIED = new Set([409, 429])
+
+type Outcome = { delivered: true } | { delivered: false, retry: boolean, retryAfterMs?: number }
+
+/**
+ * POSTs a job's final state to its callback URL, e.g. an n8n Wait node's resume URL. Runs beside the
+ * download engine, never in its way: retries with exponential backoff on network errors, 5xx, 429
+ * and 409, gives up after `maxAttempts`, and never follows a redirect (it could lead anywhere).
+ */
+export class CallbackSender {
+  readonly #settings: CallbackSettings
+  readonly #now: () => number
+  readonly #closing = new AbortController()
+  readonly #pending = new Set<Promise<void>>()
+
+  constructor (settings: CallbackSettings, now: () => number = Date.now) {
+    this.#settings = settings
+    this.#now = now
+  }
+
+  /** Starts the delivery and answers at once; `onChange` runs after every attempt. */
+  send (url: string, event: string, body: string, state: CallbackState, onChange: () => void): void {
+    const delivery = this.#deliver(url, event, body, state, onChange).catch(() => {})
+    this.#pending.add(delivery)
+    void delivery.finally(() => this.#pending.delete(delivery))
+  }
+
+  /** Deliveries still under way, for tests and shutdown. */
+  get pending (): number {
+    return this.#pending.size
+  }
+
+  /** Stops waiting between attempts and abandons those in flight. */
+  async close (): Promise<void> {
+    this.#closing.abort()
+    await Promise.all(this.#pending)
+  }
+
+  async #deliver (url: string, event: string, body: string, state: CallbackState, onChange: () => void): Promise<void> {
+    const { maxAttempts, retryBaseMs } = this.#settings
+    for (let attempt = 1; attempt <= maxAttempts && !this.#closing.signal.aborted; attempt++) {
+      const outcome = await this.#attempt(url, event, body, state)
+      state.attempts = attempt
+      onChange()
+      if (outcome.delivered || !outcome.retry || attempt === maxAttempts) return
+      const delay = outcome.retryAfterMs ?? backoffDelay(attempt, { retries: maxAttempts, baseMs: retryBaseMs, maxMs: retryBaseMs * 2 ** (maxAttempts - 1) })
+      await sleep(delay, undefined, { signal: this.#closing.signal }).catch(() => {})
+    }
+  }
+
+  async #attempt (url: string, event: string, body: string, state: CallbackState): Promise<Outcome> {
+    const { secret, timeoutMs } = this.#settings
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'x-modeldepot-event': event }
+    if (secret !== undefined) headers['x-modeldepot-signature'] = signature(secret, body)
+    // One attempt ends at its timeout or at close. (Not AbortSignal.any: tied to the long-lived
+    // closing signal, every combined signal would be kept until shutdown.)
+    const attempt = new AbortController()
+    const timer = setTimeout(() => attempt.abort(new DOMException('callback timeout', 'TimeoutError')), timeoutMs)
+    const stop = (): void => attempt.abort()
+    this.#closing.signal.addEventListener('abort', stop, { once: true })
+    try {
+      const response = await request(url, {
+        method: 'POST',
+        headers,
+        body,
+        signal: attempt.signal,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs
+      })
+      await response.body.dump().catch(() => {})
+      const status = response.statusCode
+      state.last_status = status
+      if (status >= 200 && status < 300) {
+        state.delivered_at = new Date(this.#now()).toISOString()
+        state.error = null
+        return { delivered: true }
+      }
+      if (status >= 300 && status < 400) {
+        state.error = `the receiver answered ${status} (a redirect, not followed)`
+        return { delivered: false, retry: false }
+      }
+      state.error = `the receiver answered ${status}`
+      const retryAfter = response.headers['retry-after']
+      const retryAfterMs = parseRetryAfter(typeof retryAfter === 'string' ? retryAfter : undefined, this.#now())
+      return { delivered: false, retry: RETRIED.has(status) || status >= 500, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) }
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? (err as Error).name
+      const timedOut = (err as Error).name === 'TimeoutError' || code.startsWith('UND_ERR_HEADERS_TIMEOUT') || code.startsWith('UND_ERR_BODY_TIMEOUT')
+      state.error = timedOut ? `no answer within ${timeoutMs} ms` : `the receiver could not be reached (${code})`
+      return { delivered: false, retry: true }
+    } finally {
+      clearTimeout(timer)
+      this.#closing.signal.removeEventListener('abort', stop)
+    }
+  }
+}
