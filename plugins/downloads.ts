@@ -4,6 +4,7 @@ import { DefaultModelStore } from '../src/cache/default-model-store.js'
 import { CallbackSender } from '../src/callbacks/callback-sender.js'
 import type { Config } from '../src/config.js'
 import { DownloadManager } from '../src/downloads/download-manager.js'
+import { JobJournal } from '../src/downloads/job-journal.js'
 import { HubClient } from '../src/hub/hub-client.js'
 
 declare module 'fastify' {
@@ -14,7 +15,7 @@ declare module 'fastify' {
 }
 
 export interface DownloadsOptions {
-  config: Pick<Config, 'hubCacheDir' | 'defaultModel' | 'downloads' | 'callbacks'>
+  config: Pick<Config, 'hubCacheDir' | 'defaultModel' | 'downloads' | 'callbacks' | 'jobHistory'>
 }
 
 async function downloadsPlugin (app: FastifyInstance, { config }: DownloadsOptions): Promise<void> {
@@ -28,15 +29,22 @@ async function downloadsPlugin (app: FastifyInstance, { config }: DownloadsOptio
     defaultModel,
     settings: config.downloads,
     log: app.log.child({ component: 'downloads' }),
-    callbacks
+    callbacks,
+    journal: new JobJournal(config.hubCacheDir, config.jobHistory)
   })
   app.decorate('downloads', downloads)
+  // Jobs a shutdown or a crash interrupted start again by themselves, once the app is ready; their
+  // planning asks the Hub, so it runs in the background rather than hold up the start.
+  app.addHook('onReady', async () => { void downloads.resume() })
   app.decorate('defaultModel', defaultModel)
-  // Graceful shutdown: running jobs stop and keep their .incomplete files for the next start.
+  // Graceful shutdown: running jobs stop, keep their .incomplete files and stay in the journal for the next start.
   // preClose, before the server waits for in-flight requests: a long poll (?wait=) wakes up as its job stops.
   app.addHook('preClose', async () => downloads.shutdown())
   // Callbacks still being retried are given up: the server is going away.
-  app.addHook('onClose', async () => callbacks.close())
+  app.addHook('onClose', async () => {
+    await callbacks.close()
+    await downloads.flushJournal()
+  })
 }
 
 export default fp(downloadsPlugin, { name: 'downloads', dependencies: ['progress-store', 'provider-backoff'] })

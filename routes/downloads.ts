@@ -30,6 +30,21 @@ export default async function downloadRoutes (app: FastifyInstance): Promise<voi
       tags: ['models'],
       querystring: { $ref: 'DownloadParams#' },
       body: Type.Union([{ $ref: 'DownloadParams#' }, Type.Null()]),
+      // The request modeldepot makes to callback_url when the job ends (OpenAPI callbacks).
+      callbacks: {
+        downloadEnded: {
+          '{$request.body#/callback_url}': {
+            post: {
+              requestBody: {
+                description: 'The job as GET /api/downloads/{job_id} answers it, when it ended. Headers: `x-modeldepot-event` (complete, error or cancelled) and, with CALLBACK_SECRET, `x-modeldepot-signature: sha256=<hex HMAC-SHA256 of the raw body>`.',
+                required: true,
+                content: { 'application/json': { schema: { $ref: 'DownloadJob#' } } }
+              },
+              responses: { '2XX': { description: 'Delivered. Network errors, 5xx, 429 and 409 are retried with backoff (CALLBACK_MAX_ATTEMPTS); a redirect is not followed; any other answer ends the delivery.' } }
+            }
+          }
+        }
+      },
       response: {
         200: { description: 'The job already doing it, a complete job when the cache has it all, or (auto=false) the plan', anyOf: [{ $ref: 'DownloadJob#' }, { $ref: 'DownloadPlan#' }] },
         202: jobRef('Started (or queued); Location points to the job'),
@@ -94,7 +109,7 @@ export default async function downloadRoutes (app: FastifyInstance): Promise<voi
     schema: {
       operationId: 'listDownloads',
       summary: 'All download jobs',
-      description: 'Every job this server has run since it started, newest first, with the counts of active and queued jobs.',
+      description: 'The jobs of this run and the recent history kept across restarts (JOB_HISTORY_MAX, JOB_HISTORY_MAX_AGE_S), newest first, with the counts of active and queued jobs.',
       tags: ['models'],
       response: { 200: { ...DownloadList, description: 'The jobs' } }
     }

@@ -5,6 +5,7 @@ import { resolveHubCacheDir } from './cache/cache-dir.js'
 import type { CallbackSettings } from './callbacks/callback-sender.js'
 import { parseAllowedHosts, type AllowedHost } from './callbacks/callback-url.js'
 import type { DownloadSettings } from './downloads/download-manager.js'
+import type { JournalSettings } from './downloads/job-journal.js'
 import { validateRepoId } from './hub/repo-id.js'
 import { builtInProviders, ProvidersFileError, readProvidersFile, type ProviderDefinition } from './providers/provider-definitions.js'
 
@@ -30,6 +31,8 @@ export const EnvSchema = Type.Object({
   HOME: Type.Optional(Type.String({ description: 'the home directory' })),
   DEFAULT_MODEL: Type.Optional(Type.String({ description: 'a Hub model id such as org/name' })),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 10000, description: 'milliseconds, 0 or more' }),
+  JOB_HISTORY_MAX: Type.Integer({ minimum: 0, default: 100, description: 'a number of finished jobs, 0 or more' }),
+  JOB_HISTORY_MAX_AGE_S: Type.Integer({ minimum: 0, default: 604800, description: 'seconds, 0 or more' }),
   EVENT_STREAMS_MAX: Type.Integer({ minimum: 1, default: 100, description: 'a number of open streams, at least 1' }),
   EVENT_STREAM_HEARTBEAT_MS: Type.Integer({ minimum: 1000, default: 15000, description: 'milliseconds, at least 1000' }),
   CALLBACK_ALLOWED_HOSTS: Type.Optional(Type.String({ description: 'comma-separated host names or host:port' })),
@@ -95,6 +98,7 @@ export interface Config {
   shutdownTimeoutMs: number
   callbacks: CallbackSettings & { allowedHosts: AllowedHost[] | undefined }
   eventStreams: { maxOpen: number, heartbeatMs: number }
+  jobHistory: JournalSettings
   downloads: DownloadSettings
   providers: ProviderDefinition[]
   providerSettings: ProviderSettings
@@ -137,6 +141,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     defaultModel: parseDefaultModel(parsed.DEFAULT_MODEL),
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,
     eventStreams: { maxOpen: parsed.EVENT_STREAMS_MAX, heartbeatMs: parsed.EVENT_STREAM_HEARTBEAT_MS },
+    jobHistory: { historyMax: parsed.JOB_HISTORY_MAX, historyMaxAgeMs: parsed.JOB_HISTORY_MAX_AGE_S * 1000 },
     callbacks: {
       allowedHosts: parseCallbackHosts(parsed.CALLBACK_ALLOWED_HOSTS),
       secret: parsed.CALLBACK_SECRET,

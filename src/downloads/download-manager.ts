@@ -6,6 +6,7 @@ import { diskSpace } from '../cache/disk-space.js'
 import { HINTS, MdInsufficientStorageError, MdJobNotFoundError, MdShuttingDownError } from '../errors.js'
 import type { HubClient } from '../hub/hub-client.js'
 import { isFinal, type DownloadJob, type JobError, type JobStore } from './download-job.js'
+import type { JobJournal, UnfinishedEntry } from './job-journal.js'
 import { planDownload, type DownloadPlan, type DownloadRequest } from './download-plan.js'
 import { JobRun, type Logger, type RunContext } from './job-run.js'
 import type { RetryPolicy } from './retry.js'
@@ -33,6 +34,8 @@ export interface DownloadManagerOptions {
   log: Logger
   /** Sends completion callbacks; without it a request's callback URL is ignored. */
   callbacks?: CallbackSender
+  /** Keeps unfinished jobs (resumed at the next start) and recent history across restarts. */
+  journal?: JobJournal
   now?: () => number
 }
 
@@ -41,8 +44,8 @@ export type StartOutcome = 'created' | 'existing' | 'cached'
 /** A job that has not ended: the manager's own copy, whatever the store keeps. */
 interface Live { job: DownloadJob, run: JobRun, done?: Promise<void> }
 
-const SHUTDOWN_BEFORE_START = { code: 'MD_SERVER_SHUTDOWN', message: 'The server shut down before this download started; send the same request again to start it' }
-const SHUTDOWN_DURING = { code: 'MD_SERVER_SHUTDOWN', message: 'The server shut down during this download; send the same request again to resume it' }
+const SHUTDOWN_BEFORE_START = { code: 'MD_SERVER_SHUTDOWN', message: 'The server shut down before this download started; it starts when the server starts again' }
+const SHUTDOWN_DURING = { code: 'MD_SERVER_SHUTDOWN', message: 'The server shut down during this download; it resumes where it stopped when the server starts again' }
 
 /**
  * The download engine's front: plans a download against what the cache holds, deduplicates, queues
@@ -57,8 +60,12 @@ export class DownloadManager {
   readonly #endedListeners: Array<(job: DownloadJob) => void> = []
   // One listener per open event stream: there may be many, so no leak warning at 10.
   readonly #changes = new EventEmitter().setMaxListeners(0)
-  /** Full callback URLs by job; the job itself shows them masked. */
-  readonly #callbackUrls = new Map<string, string>()
+  /** What each unfinished job was asked to do (callback URL in full: the job shows it masked). */
+  readonly #requests = new Map<string, DownloadRequest>()
+  /** Jobs a shutdown stopped: still unfinished in the journal, so the next start resumes them. */
+  readonly #interrupted = new Map<string, UnfinishedEntry>()
+  /** Journaled jobs not yet resumed, by job id, until `resume()` has planned them. */
+  readonly #resuming = new Map<string, { entry: UnfinishedEntry, started?: Promise<DownloadJob> }>()
   #active = 0
   #closing = false
   #bytesTransferred = 0
@@ -75,6 +82,43 @@ export class DownloadManager {
       blobsInFlight: new Map(),
       onTransferred: (bytes) => { this.#bytesTransferred += bytes }
     }
+    const saved = options.journal?.load() ?? { unfinished: [], finished: [] }
+    for (const job of [...saved.finished].reverse()) options.store.put(job)
+    for (const entry of saved.unfinished) {
+      options.store.put(entry.job)
+      this.#resuming.set(entry.job.job_id, { entry })
+    }
+  }
+
+  /**
+   * Starts again the jobs that had not ended when the server last stopped (a shutdown or a crash),
+   * with the same job ids and callbacks, from their `.incomplete` files.
+   */
+  async resume (): Promise<void> {
+    await Promise.all([...this.#resuming.values()].map(async (resuming) => {
+      resuming.started ??= this.#resumeOne(resuming.entry)
+      await resuming.started
+    }))
+  }
+
+  async #resumeOne ({ job: saved, request }: UnfinishedEntry): Promise<DownloadJob> {
+    this.#options.log.info({ job_id: saved.job_id, model_id: saved.model_id }, 'download resumed after a restart')
+    try {
+      const { job } = await this.#begin(request, saved)
+      this.#resuming.delete(saved.job_id)
+      return job
+    } catch (err) {
+      this.#resuming.delete(saved.job_id)
+      // Stopped again before it could start: still unfinished, for the start after this one.
+      if (this.#closing) {
+        this.#interrupted.set(saved.job_id, { job: saved, request })
+        return saved
+      }
+      const job: DownloadJob = { ...saved, current_files: [], speed_bps: 0, eta_seconds: null }
+      this.#requests.set(job.job_id, request)
+      this.#finish(job, 'error', jobError(err))
+      return job
+    }
   }
 
   get cacheDir (): string {
@@ -90,24 +134,38 @@ export class DownloadManager {
   async start (request: DownloadRequest): Promise<{ job: DownloadJob, outcome: StartOutcome }> {
     const existing = this.#unfinished(request)
     if (existing !== undefined) return { job: existing, outcome: 'existing' }
+    // The same download journaled before a restart and about to resume: that job, not a second one.
+    const resuming = [...this.#resuming.values()].find(({ entry }) => sameDownload(entry.request, request))
+    if (resuming !== undefined) {
+      resuming.started ??= this.#resumeOne(resuming.entry)
+      return { job: await resuming.started, outcome: 'existing' }
+    }
+    return this.#begin(request)
+  }
+
+  /** Plans and queues a job; `saved` is the journaled job it continues after a restart. */
+  async #begin (request: DownloadRequest, saved?: DownloadJob): Promise<{ job: DownloadJob, outcome: StartOutcome }> {
     const plan = await this.plan(request)
     // Another request for the same download may have started while this one asked the Hub.
     const raced = this.#unfinished(request)
     if (raced !== undefined) return { job: raced, outcome: 'existing' }
     if (this.#closing) throw new MdShuttingDownError()
 
-    const job = this.#newJob(request, plan)
+    const job = this.#newJob(request, plan, saved)
     const run = new JobRun(this.#ctx, job, plan, () => this.#changed(job))
     if (plan.files.every((file) => file.cached)) {
       await run.publishCached()
+      this.#requests.set(job.job_id, request)
       this.#finish(job, 'complete')
       return { job, outcome: 'cached' }
     }
     const needed = plan.bytes_missing + this.#reservedBytes()
     if (plan.free_bytes < needed) throw insufficientStorage(request.modelId, needed, plan.free_bytes)
+    this.#requests.set(job.job_id, request)
     this.#live.set(job.job_id, { job, run })
     this.#queue.push(job.job_id)
     this.#changed(job)
+    this.#saveJournal()
     this.#pump()
     return { job, outcome: 'created' }
   }
@@ -205,10 +263,16 @@ export class DownloadManager {
   }
 
   // A request with another callback is not the same request: each caller is told when it ends.
+  /** Waits for journal writes under way, so a closed server leaves its journal complete. */
+  async flushJournal (): Promise<void> {
+    await this.#options.journal?.flush()
+  }
+
   #unfinished (request: DownloadRequest): DownloadJob | undefined {
-    return [...this.#live.values()].map((live) => live.job)
-      .find((job) => job.model_id === request.modelId && job.revision === request.revision &&
-        this.#callbackUrls.get(job.job_id) === request.callbackUrl)
+    return [...this.#live.values()].map((live) => live.job).find((job) => {
+      const asked = this.#requests.get(job.job_id)
+      return asked !== undefined && sameDownload(asked, request)
+    })
   }
 
   /** Bytes the running and queued jobs still have to write: free space they will take. */
@@ -216,12 +280,10 @@ export class DownloadManager {
     return [...this.#live.values()].reduce((total, live) => total + live.run.remainingBytes, 0)
   }
 
-  #newJob (request: DownloadRequest, plan: DownloadPlan): DownloadJob {
+  #newJob (request: DownloadRequest, plan: DownloadPlan, saved?: DownloadJob): DownloadJob {
     const now = new Date(this.#ctx.now()).toISOString()
-    const jobId = randomUUID()
-    if (request.callbackUrl !== undefined) this.#callbackUrls.set(jobId, request.callbackUrl)
     return {
-      job_id: jobId,
+      job_id: saved?.job_id ?? randomUUID(),
       model_id: request.modelId,
       revision: request.revision,
       commit: plan.commit,
@@ -238,7 +300,7 @@ export class DownloadManager {
       allow_patterns: request.allowPatterns ?? null,
       ignore_patterns: request.ignorePatterns ?? null,
       set_default: request.setDefault === true,
-      created_at: now,
+      created_at: saved?.created_at ?? now,
       started_at: null,
       updated_at: now,
       completed_at: null,
@@ -263,6 +325,7 @@ export class DownloadManager {
     job.status = 'downloading'
     job.started_at = new Date(this.#ctx.now()).toISOString()
     run.update()
+    this.#saveJournal()
     try {
       // A queued job may have waited while the disk filled up.
       const free = (await diskSpace(this.#options.cacheDir)).free_bytes
@@ -292,6 +355,12 @@ export class DownloadManager {
       job.bytes_downloaded = job.bytes_total
       job.files_done = job.files_total
     }
+    const request = this.#requests.get(job.job_id)
+    this.#requests.delete(job.job_id)
+    // Stopped by a shutdown, the job stays unfinished in the journal: the next start resumes it,
+    // and its callback fires when it really ends.
+    const interrupted = error?.code === 'MD_SERVER_SHUTDOWN' && this.#options.journal !== undefined && request !== undefined
+    if (interrupted) this.#interrupted.set(job.job_id, { job: { ...job, status: 'queued', current_files: [] }, request })
     job.error = error ?? null
     job.updated_at = now
     job.completed_at = now
@@ -300,22 +369,44 @@ export class DownloadManager {
     for (const wake of this.#waiters.get(job.job_id) ?? []) wake()
     this.#waiters.delete(job.job_id)
     for (const listener of this.#endedListeners) listener(job)
-    this.#sendCallback(job)
+    this.#saveJournal()
+    if (!interrupted && request?.callbackUrl !== undefined) this.#sendCallback(job, request.callbackUrl)
   }
 
   /** Tells the caller's callback URL that the job ended, in the background. */
-  #sendCallback (job: DownloadJob): void {
-    const url = this.#callbackUrls.get(job.job_id)
-    this.#callbackUrls.delete(job.job_id)
-    if (url === undefined || job.callback === null || this.#options.callbacks === undefined) return
-    const state = job.callback
+  #sendCallback (job: DownloadJob, url: string): void {
+    if (job.callback === null || this.#options.callbacks === undefined) return
     // The body is the job as GET /api/downloads/{job_id} answers it, at the moment it ended.
-    this.#options.callbacks.send(url, job.status, JSON.stringify(job), state, () => {
-      // Kept for GET, but no new event: a stream has already had this job's final one.
+    this.#options.callbacks.send(url, job.status, JSON.stringify(job), job.callback, () => {
+      // Kept for GET and the history, but no new event: a stream has already had this job's final one.
       job.updated_at = new Date(this.#ctx.now()).toISOString()
       this.#options.store.put(job)
+      this.#saveJournal()
     })
   }
+
+  /** Journals the unfinished jobs (with their requests) and the history; progress is left out. */
+  #saveJournal (): void {
+    const journal = this.#options.journal
+    if (journal === undefined) return
+    const unfinished = new Map<string, UnfinishedEntry>()
+    for (const { job } of this.#live.values()) {
+      const request = this.#requests.get(job.job_id)
+      if (!isFinal(job.status) && request !== undefined) unfinished.set(job.job_id, { job: { ...job, current_files: [] }, request })
+    }
+    for (const [jobId, entry] of [...this.#interrupted, ...[...this.#resuming].map(([id, { entry }]) => [id, entry] as const)]) {
+      if (!unfinished.has(jobId)) unfinished.set(jobId, entry)
+    }
+    const finished = this.#options.store.all().filter((job) => isFinal(job.status) && !unfinished.has(job.job_id))
+    journal.save({ unfinished: [...unfinished.values()], finished }).catch((err: unknown) => {
+      this.#options.log.warn({ file: journal.file, reason: (err as Error).message }, 'the job journal could not be written; unfinished jobs may not resume after a restart')
+    })
+  }
+}
+
+/** The same model, revision and callback: a second request for it joins the first. */
+function sameDownload (a: DownloadRequest, b: DownloadRequest): boolean {
+  return a.modelId === b.modelId && a.revision === b.revision && a.callbackUrl === b.callbackUrl
 }
 
 function insufficientStorage (modelId: string, needed: number, free: number): Error {

@@ -1,6 +1,8 @@
+import { createHmac } from 'node:crypto'
 import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
+import { CallbackReceiver } from '../fakes/callback-receiver.js'
 import { FakeHub, sha256Hex } from '../fakes/fake-hub.js'
 import { KEY } from '../helpers/app.js'
 import { C1, HF_TOKEN, incompleteFiles, tinyModel } from '../helpers/downloads.js'
@@ -11,7 +13,7 @@ const call = async (port: number, path: string, init: RequestInit = {}): Promise
   return res.json()
 }
 
-t.test('a server killed with SIGKILL mid-download resumes after a restart and fetches only the missing bytes', async (t) => {
+t.test('a server killed with SIGKILL mid-download resumes the job by itself after a restart, fetches only the missing bytes, and fires its callback', async (t) => {
   const hub = await FakeHub.start({ tokens: { [HF_TOKEN]: { name: 'reader', role: 'read' } } })
   t.teardown(() => hub.close())
   const model = tinyModel(4 * 1024 * 1024)
@@ -19,11 +21,13 @@ t.test('a server killed with SIGKILL mid-download resumes after a restart and fe
   hub.injectFault({ kind: 'slow', path: 'model.safetensors', bytesPerSecond: 2 * 1024 * 1024 })
   const cwd = t.testdir({ cache: {} })
   const cacheDir = join(cwd, 'cache')
-  const env = { API_KEY: KEY, HF_ENDPOINT: hub.url, HF_TOKEN, HF_HUB_CACHE: cacheDir, DOWNLOAD_RETRY_BASE_MS: '10' }
+  const receiver = await CallbackReceiver.start()
+  t.teardown(() => receiver.close())
+  const env = { API_KEY: KEY, HF_ENDPOINT: hub.url, HF_TOKEN, HF_HUB_CACHE: cacheDir, DOWNLOAD_RETRY_BASE_MS: '10', CALLBACK_ALLOWED_HOSTS: '127.0.0.1', CALLBACK_SECRET: 'crash-test-secret' }
 
   const first = startServer(t, env, cwd)
   const port = await listeningPort(first)
-  const job = await call(port, '/api/download-model', { method: 'POST', body: JSON.stringify({ model_id: 'org/tiny' }) })
+  const job = await call(port, '/api/download-model', { method: 'POST', body: JSON.stringify({ model_id: 'org/tiny', callback_url: `${receiver.url}/done` }) })
   for (let moved = 0; moved < 1_000_000;) {
     await new Promise((resolve) => setTimeout(resolve, 50))
     moved = (await call(port, `/api/downloads/${job.job_id as string}`)).bytes_transferred
@@ -38,9 +42,10 @@ t.test('a server killed with SIGKILL mid-download resumes after a restart and fe
   const requestsBefore = hub.requests.length
 
   const second = startServer(t, env, cwd)
-  const again = await call(await listeningPort(second), '/api/download-model', { method: 'POST', body: JSON.stringify({ model_id: 'org/tiny' }) })
-  const done = await call(await listeningPort(second), `/api/download-progress?job_id=${again.job_id as string}&wait=60`)
+  // Nobody asks again: the journal brings the job back under its own id.
+  const done = await call(await listeningPort(second), `/api/download-progress?job_id=${job.job_id as string}&wait=60`)
   t.equal(done.status, 'complete')
+  t.equal(done.created_at, job.created_at, 'the same job')
   t.same(readFileSync(join(cacheDir, 'models--org--tiny', 'blobs', sha256Hex(model.weights))), model.weights, 'the weights are correct')
   for (const file of model.main) {
     t.same(readFileSync(join(cacheDir, 'models--org--tiny', 'snapshots', C1, file.path)), Buffer.from(file.content), `${file.path} is correct`)
@@ -49,6 +54,10 @@ t.test('a server killed with SIGKILL mid-download resumes after a restart and fe
   t.equal(after.length, 1, 'one request for the rest of the weights')
   t.equal(after[0]?.range, `bytes=${kept}-`, 'starting exactly where the partial file ends')
   t.equal(after[0]?.bodyBytes, model.weights.length - kept, 'only the missing bytes came down')
+  const [callback] = await receiver.waitFor(1)
+  t.equal(callback!.headers['x-modeldepot-event'], 'complete')
+  t.match(JSON.parse(callback!.body), { job_id: job.job_id, status: 'complete' }, 'its callback fired when it ended')
+  t.equal(callback!.headers['x-modeldepot-signature'], `sha256=${createHmac('sha256', 'crash-test-secret').update(callback!.body).digest('hex')}`)
   second.child.kill('SIGTERM')
   t.equal(await second.exited, 0)
 })

@@ -12,7 +12,9 @@ t.test('cancel keeps the partial file, and the same request resumes where it sto
   hub.injectFault({ kind: 'slow', path: 'model.safetensors', bytesPerSecond: SLOW })
   const { job } = await startDownload(app, { model_id: 'org/tiny' })
   const moving = await waitForBytes(app, job.job_id, 600_000)
-  t.match(moving, { status: 'downloading', current_files: ['model.safetensors'] })
+  t.equal(moving.status, 'downloading')
+  // The small files may still be in flight on a loaded machine; the weights surely are.
+  t.ok(moving.current_files.includes('model.safetensors'), 'the file in flight is named')
   t.ok(moving.speed_bps > 0, 'a speed is reported while it moves')
 
   const cancelled = await app.inject({ method: 'DELETE', url: `/api/downloads/${job.job_id}`, headers: auth() })
@@ -168,5 +170,5 @@ t.test('a shutdown ends running jobs as cancelled with MD_SERVER_SHUTDOWN', asyn
   const { job } = await startDownload(app, { model_id: 'org/tiny' })
   await waitForBytes(app, job.job_id as string, 100_000)
   await app.close()
-  t.match(app.jobStore.get(job.job_id as string), { status: 'cancelled', error: { code: 'MD_SERVER_SHUTDOWN', message: /send the same request again/ } })
+  t.match(app.jobStore.get(job.job_id as string), { status: 'cancelled', error: { code: 'MD_SERVER_SHUTDOWN', message: /resumes where it stopped when the server starts again/ } })
 })
