@@ -121,10 +121,13 @@ async function isDirectory (path: string): Promise<boolean> {
 
 const sum = (values: number[]): number => values.reduce((total, value) => total + value, 0)
 
-/** A catch handler: a missing path is the given value, any other error is rethrown. */
+/**
+ * A catch handler: a missing path is the given value, any other error is rethrown. A symlink loop
+ * (ELOOP) leads nowhere, so it counts as missing too: one bad link must not fail a whole scan.
+ */
 export function ifMissing<T> (value: T): (err: NodeJS.ErrnoException) => T {
   return (err) => {
-    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return value
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR' || err.code === 'ELOOP') return value
     throw err
   }
 }
