@@ -16,7 +16,7 @@ async function removeAtomically (cacheDir: string, path: string): Promise<void> 
 /** Bytes the files under `dir` take (symlinks count as themselves, never their targets). */
 async function diskUsage (dir: string): Promise<number> {
   let total = 0
-  for (const file of await walkFiles(dir)) total += (await lstat(file)).size
+  for (const file of await walkFiles(dir)) total += (await lstat(file).catch(ifMissing(undefined)))?.size ?? 0
   return total
 }
 
