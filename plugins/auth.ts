@@ -1,7 +1,7 @@
 import bearerAuth from '@fastify/bearer-auth'
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { ApiKeys } from '../src/auth/api-keys.js'
+import { ApiKeys, bearerToken } from '../src/auth/api-keys.js'
 import type { Config } from '../src/config.js'
 import { MdUnauthorizedError } from '../src/errors.js'
 
@@ -31,7 +31,8 @@ async function authPlugin (app: FastifyInstance, { config }: AuthOptions): Promi
   // with loggers whose methods are own properties, which pino's are not.
   await app.register(bearerAuth, {
     keys: [],
-    auth: (key: string) => apiKeys.matches(key),
+    // The plugin trims what follows "Bearer "; we take only the exact form (see bearerToken).
+    auth: (_key: string, request: FastifyRequest) => apiKeys.matches(bearerToken(request.headers.authorization) ?? ''),
     addHook: false
   })
 

@@ -19,10 +19,14 @@ export const errorRef = (description: string): { $ref: string, description: stri
 
 interface ErrorBody { statusCode: number, error: string, code: string, message: string, hint?: string, details?: Record<string, unknown> }
 
+/** The largest request body; the longest real one (a token, 100 patterns) is a few KiB. */
+export const BODY_LIMIT_BYTES = 1024 * 1024
+
 const FASTIFY_HINTS: Record<string, string> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'Check that the body is valid JSON.',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'Send a JSON object, or no Content-Type header when there is no body.',
-  FST_ERR_CTP_BODY_TOO_LARGE: 'The body is limited to 1 MiB.'
+  FST_ERR_CTP_BODY_TOO_LARGE: `The body is limited to ${BODY_LIMIT_BYTES / 1024 / 1024} MiB.`,
+  FST_ERR_BAD_URL: 'Percent-encode the URL as UTF-8 (encodeURIComponent does).'
 }
 
 const WHERE: Record<string, string> = { body: 'body', querystring: 'query string', params: 'path', headers: 'headers' }
@@ -63,6 +67,22 @@ export function toErrorBody (error: FastifyError): ErrorBody {
     ...(hint === undefined ? {} : { hint }),
     ...(details === undefined ? {} : { details })
   }
+}
+
+// find-my-way's default; a longer path parameter is refused before routing.
+const MAX_PARAM_LENGTH = 100
+
+/**
+ * Fastify's `frameworkErrors`: what it refuses before routing (a URL that does not decode, a path
+ * parameter over MAX_PARAM_LENGTH) answers in the common shape too, instead of Fastify's own body.
+ */
+export function frameworkError (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const refused = error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+    ? new MdValidationError(`a path parameter is longer than ${MAX_PARAM_LENGTH} characters (in path)`)
+    : error
+  const body = toErrorBody(refused)
+  reply.header('x-request-id', request.id)
+  void reply.code(body.statusCode).send(body)
 }
 
 export function routeNotFound (request: FastifyRequest): never {

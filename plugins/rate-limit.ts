@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import { bearerToken } from '../src/auth/api-keys.js'
 import type { Config } from '../src/config.js'
 import { MdRateLimitedError } from '../src/errors.js'
+import { BurstSafeStore } from './rate-limit-store.js'
 
 export interface RateLimitOptions {
   config: Pick<Config, 'rateLimitPerMinute'>
@@ -21,7 +22,8 @@ async function rateLimitPlugin (app: FastifyInstance, { config }: RateLimitOptio
     // A valid key gets its own bucket wherever it comes from; anything else (no key, a wrong key)
     // shares its client IP's bucket, so random tokens cannot each open a fresh bucket.
     keyGenerator: (request: FastifyRequest) => app.apiKeys.labelOf(bearerToken(request.headers.authorization) ?? '') ?? `ip:${request.ip}`,
-    errorResponseBuilder: (_request, context) => new MdRateLimitedError(context.after)
+    errorResponseBuilder: (_request, context) => new MdRateLimitedError(context.after),
+    store: BurstSafeStore
   })
 }
 

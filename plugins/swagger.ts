@@ -51,10 +51,15 @@ async function swaggerPlugin (app: FastifyInstance, { config }: SwaggerOptions):
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}` }
   })
 
-  await app.register(swaggerUi, {
-    routePrefix: '/docs',
-    uiHooks: config.docsPublic ? {} : { onRequest: app.requireApiKey }
+  // A scope of their own, so the hooks guard only the docs routes.
+  await app.register(async (docs) => {
+    if (!config.docsPublic) {
+      // Behind the key they are limited like /api, so the key cannot be guessed here at full speed instead.
+      docs.addHook('onRequest', docs.rateLimit())
+      docs.addHook('onRequest', docs.requireApiKey)
+    }
+    await docs.register(swaggerUi, { routePrefix: '/docs' })
   })
 }
 
-export default fp(swaggerPlugin, { name: 'swagger', dependencies: ['auth', 'errors'] })
+export default fp(swaggerPlugin, { name: 'swagger', dependencies: ['auth', 'errors', 'rate-limit'] })

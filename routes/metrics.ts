@@ -2,11 +2,12 @@ import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
 import { errorRef } from '../plugins/errors.js'
 
-/** Prometheus text; behind the API key unless METRICS_PUBLIC=true. */
+/** Prometheus text; behind the API key (and the rate limit) unless METRICS_PUBLIC=true. */
 export default async function metricsRoutes (app: FastifyInstance): Promise<void> {
   const open = app.config.metricsPublic
   app.get('/metrics', {
-    onRequest: open ? [] : [app.requireApiKey],
+    // Behind the key it is limited like /api, so the key cannot be guessed here at full speed instead.
+    onRequest: open ? [] : [app.rateLimit(), app.requireApiKey],
     schema: {
       operationId: 'getMetrics',
       summary: 'Prometheus metrics',
@@ -15,7 +16,7 @@ export default async function metricsRoutes (app: FastifyInstance): Promise<void
       security: open ? [] : [{ bearerAuth: [] }],
       response: {
         200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: Type.String() } } },
-        ...(open ? {} : { 401: errorRef('The API key is missing or invalid') })
+        ...(open ? {} : { 401: errorRef('The API key is missing or invalid'), 429: errorRef('Too many requests; wait for Retry-After seconds') })
       }
     }
   }, async (_request, reply) => {

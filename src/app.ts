@@ -5,7 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { DestinationStream } from 'pino'
 import authPlugin from '../plugins/auth.js'
 import downloadsPlugin from '../plugins/downloads.js'
-import errorsPlugin from '../plugins/errors.js'
+import errorsPlugin, { BODY_LIMIT_BYTES, frameworkError } from '../plugins/errors.js'
 import eventStreamsPlugin from '../plugins/event-streams.js'
 import metricsPlugin from '../plugins/metrics.js'
 import progressStorePlugin from '../plugins/progress-store.js'
@@ -17,6 +17,7 @@ import healthRoutes from '../routes/health.js'
 import metricsRoutes from '../routes/metrics.js'
 import type { Config } from './config.js'
 import { createLogger, SecretList } from './logger.js'
+import type { serverTimeoutOptions } from './server-timeouts.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -33,6 +34,8 @@ export interface BuildAppOptions {
   logDestination?: DestinationStream
   /** The clock provider cooldowns run on; tests move it instead of waiting. */
   now?: () => number
+  /** The listening server's timeouts (server.ts passes them; injected requests need none). */
+  server?: ReturnType<typeof serverTimeoutOptions>
 }
 
 // An inbound x-request-id is kept (so a caller can follow its request) only if it is harmless in a log line.
@@ -52,10 +55,10 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     genReqId: requestId,
     // A hop count means "trust the n proxies nearest to us" (proxy-addr's rule; Fastify's types omit numbers).
     trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
-    // Requests must arrive within 30 s; responses (long polls, event streams) may take longer.
-    requestTimeout: 30_000,
-    keepAliveTimeout: 72_000,
-    return503OnClosing: true
+    bodyLimit: BODY_LIMIT_BYTES,
+    return503OnClosing: true,
+    frameworkErrors: frameworkError,
+    ...options.server
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.decorate('config', config)

@@ -7,6 +7,7 @@ import { parseAllowedHosts, type AllowedHost } from './callbacks/callback-url.js
 import type { DownloadSettings } from './downloads/download-manager.js'
 import type { JournalSettings } from './downloads/job-journal.js'
 import { validateRepoId } from './hub/repo-id.js'
+import type { ServerTimeouts } from './server-timeouts.js'
 import { builtInProviders, ProvidersFileError, readProvidersFile, type ProviderDefinition } from './providers/provider-definitions.js'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -40,6 +41,10 @@ export const EnvSchema = Type.Object({
   CALLBACK_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 10000, description: 'milliseconds, at least 1' }),
   CALLBACK_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 20, default: 5, description: 'a number of attempts, 1-20' }),
   CALLBACK_RETRY_BASE_MS: Type.Integer({ minimum: 0, default: 8000, description: 'milliseconds, 0 or more' }),
+  REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 30000, description: 'milliseconds, at least 1' }),
+  HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 10000, description: 'milliseconds, at least 1' }),
+  KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 72000, description: 'milliseconds, at least 1' }),
+  CONNECTION_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 120000, description: 'milliseconds, at least 1' }),
   MAX_CONCURRENT_DOWNLOADS: Type.Integer({ minimum: 1, maximum: 32, default: 2, description: 'a number of jobs, 1-32' }),
   DOWNLOAD_FILE_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 8, description: 'a number of files, 1-64' }),
   DOWNLOAD_PART_SIZE_MB: Type.Integer({ minimum: 1, default: 64, description: 'MiB, at least 1' }),
@@ -99,6 +104,7 @@ export interface Config {
   callbacks: CallbackSettings & { allowedHosts: AllowedHost[] | undefined }
   eventStreams: { maxOpen: number, heartbeatMs: number }
   jobHistory: JournalSettings
+  serverTimeouts: ServerTimeouts
   downloads: DownloadSettings
   providers: ProviderDefinition[]
   providerSettings: ProviderSettings
@@ -149,6 +155,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       maxAttempts: parsed.CALLBACK_MAX_ATTEMPTS,
       retryBaseMs: parsed.CALLBACK_RETRY_BASE_MS
     },
+    serverTimeouts: parseServerTimeouts(parsed),
     downloads: {
       maxConcurrentJobs: parsed.MAX_CONCURRENT_DOWNLOADS,
       fileConcurrency: parsed.DOWNLOAD_FILE_CONCURRENCY,
@@ -209,6 +216,19 @@ function loadProviders (raw: Record<string, string>, parsed: Env): ProviderDefin
   } catch (err) {
     if (err instanceof ProvidersFileError) throw new ConfigError(err.message)
     throw err
+  }
+}
+
+function parseServerTimeouts (parsed: Env): ServerTimeouts {
+  // Past the request deadline the headers deadline would never be the one that fires.
+  if (parsed.HEADERS_TIMEOUT_MS > parsed.REQUEST_TIMEOUT_MS) {
+    throw new ConfigError(`HEADERS_TIMEOUT_MS is invalid: expected at most REQUEST_TIMEOUT_MS (${parsed.REQUEST_TIMEOUT_MS}) (got "${parsed.HEADERS_TIMEOUT_MS}")`)
+  }
+  return {
+    requestMs: parsed.REQUEST_TIMEOUT_MS,
+    headersMs: parsed.HEADERS_TIMEOUT_MS,
+    keepAliveMs: parsed.KEEP_ALIVE_TIMEOUT_MS,
+    connectionMs: parsed.CONNECTION_TIMEOUT_MS
   }
 }
 

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
+import { serverTimeoutOptions } from './server-timeouts.js'
 
 // A .env file in the working directory fills in what the environment does not set.
 if (existsSync('.env')) process.loadEnvFile('.env')
@@ -15,7 +16,8 @@ try {
   process.exit(1)
 }
 
-const app = await buildApp(config)
+// Deadlines for slow and idle clients, so none can hold a connection (see server-timeouts.ts).
+const app = await buildApp(config, { server: serverTimeoutOptions(config.serverTimeouts) })
 
 // On SIGTERM/SIGINT: stop accepting, let in-flight requests finish, exit; give up after the bound.
 // app.close() runs every onClose hook: that is where the download engine pauses its jobs.

@@ -32,8 +32,13 @@ export class ApiKeys {
   }
 }
 
-/** The token of an `Authorization: Bearer <token>` header, if the header has that form. */
+/**
+ * The token of an `Authorization: Bearer <token>` header, if the header has exactly that form: the
+ * scheme as written, one space, a token of printable ASCII (what API_KEY allows). Auth and the rate
+ * limiter both read the header through this, so a request counts against a key's budget only when
+ * the key would let it in.
+ */
 export function bearerToken (authorization: string | undefined): string | undefined {
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')
+  const match = /^Bearer ([\x21-\x7e]+)$/.exec(authorization ?? '')
   return match?.[1]
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import { lstat, mkdir, readdir, readFile, realpath, rename, rm, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
-import { lockPath, refPath, repoDir, snapshotDir } from './cache-layout.js'
+import { lstat, mkdir, readdir, readFile, readlink, realpath, rename, rm, unlink } from 'node:fs/promises'
+import { basename, dirname, join, resolve } from 'node:path'
+import { blobsDir, lockPath, refPath, repoDir, snapshotDir } from './cache-layout.js'
 import { ifMissing, walkFiles } from './cache-scan.js'
 
 // Deleting moves the folder aside first (one atomic rename inside the cache, so on the same file
@@ -16,7 +16,7 @@ async function removeAtomically (cacheDir: string, path: string): Promise<void> 
 /** Bytes the files under `dir` take (symlinks count as themselves, never their targets). */
 async function diskUsage (dir: string): Promise<number> {
   let total = 0
-  for (const file of await walkFiles(dir)) total += (await lstat(file)).size
+  for (const file of await walkFiles(dir)) total += (await lstat(file).catch(ifMissing(undefined)))?.size ?? 0
   return total
 }
 
@@ -40,8 +40,28 @@ export async function resolveCachedCommit (cacheDir: string, modelId: string, re
 }
 
 /**
+ * The entry in the model's `blobs/` a snapshot file links to, or undefined when the file is no such
+ * link (a copied file, a link elsewhere, a dangling or looping one). The entry is what gets deleted,
+ * never followed further: a "blob" that is itself a link out of the cache loses only the link.
+ */
+async function blobEntryOf (file: string, blobsDir: string, realBlobsDir: string | undefined): Promise<string | undefined> {
+  const target = await readlink(file).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'EINVAL') return undefined // a regular file: huggingface_hub copies when it cannot link
+    throw err
+  })
+  if (target === undefined) return undefined
+  const entry = resolve(dirname(file), target)
+  if (dirname(entry) === blobsDir) return entry
+  // An absolute link written through another path to the same folder (the cache behind a symlink).
+  const parent = await realpath(dirname(entry)).catch(ifMissing(undefined))
+  return parent !== undefined && parent === realBlobsDir ? join(blobsDir, basename(entry)) : undefined
+}
+
+/**
  * Removes one snapshot, the refs that point at it and the blobs no other snapshot uses; the last
  * snapshot takes the whole model with it. Answers the bytes freed, or undefined when not cached.
+ * Only entries of this model's own `blobs/` are deleted: a snapshot link that points anywhere else
+ * (out of the cache, into another model) goes with its snapshot, and its target stays.
  */
 export async function deleteCachedRevision (cacheDir: string, modelId: string, revision: string): Promise<number | undefined> {
   const commit = await resolveCachedCommit(cacheDir, modelId, revision)
@@ -50,13 +70,15 @@ export async function deleteCachedRevision (cacheDir: string, modelId: string, r
   const others = (await readdir(join(dir, 'snapshots'))).filter((name) => name !== commit)
   if (others.length === 0) return deleteCachedModel(cacheDir, modelId)
 
+  const blobs = resolve(blobsDir(cacheDir, modelId))
+  const realBlobs = await realpath(blobs).catch(ifMissing(undefined))
   const blobsOf = async (snapshot: string): Promise<Set<string>> => {
-    const blobs = new Set<string>()
+    const entries = new Set<string>()
     for (const file of await walkFiles(snapshotDir(cacheDir, modelId, snapshot))) {
-      const blob = await realpath(file).catch(ifMissing(undefined))
-      if (blob !== undefined) blobs.add(blob)
+      const entry = await blobEntryOf(file, blobs, realBlobs)
+      if (entry !== undefined) entries.add(entry)
     }
-    return blobs
+    return entries
   }
   const kept = new Set<string>()
   for (const other of others) for (const blob of await blobsOf(other)) kept.add(blob)
@@ -68,8 +90,11 @@ export async function deleteCachedRevision (cacheDir: string, modelId: string, r
   await removeAtomically(cacheDir, snapshotDir(cacheDir, modelId, commit))
   let freed = 0
   for (const blob of own) {
-    freed += (await lstat(blob)).size
+    // lstat and unlink act on the entry itself: a link is measured and removed, its target is not.
+    const size = await lstat(blob).then((stats) => stats.size, ifMissing(undefined))
+    if (size === undefined) continue // a dangling link named a blob that is not there
     await unlink(blob)
+    freed += size
   }
   return freed
 }

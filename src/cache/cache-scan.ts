@@ -25,6 +25,8 @@ export interface CachedModel {
 // Our own scan rather than @huggingface/hub's scanCacheDir: that one skips files in snapshot
 // sub-folders (`original/params.json`) and nested refs (`refs/pr/1`), and drops a whole repo on one
 // dangling symlink. This one follows huggingface_hub's scan_cache_dir (which walks with rglob).
+// A download or a delete may change the folder while it is read: whatever vanished between listing
+// and reading it counts as not there, so a listing never fails because the cache is in use.
 
 /** Every model in the cache directory, read from the disk, including those other tools downloaded. */
 export async function scanCachedModels (cacheDir: string): Promise<CachedModel[]> {
@@ -51,7 +53,8 @@ export async function scanCachedModel (cacheDir: string, modelId: string): Promi
     for (const file of await walkFiles(join(dir, 'snapshots', commit))) {
       const blob = await realpath(file).catch(ifMissing(undefined))
       if (blob === undefined) continue // a dangling link: the file is not really there
-      const stats = await stat(blob)
+      const stats = await stat(blob).catch(ifMissing(undefined))
+      if (stats === undefined) continue // deleted since the link was read
       revisionBlobs.set(blob, { size: stats.size, mtimeMs: stats.mtimeMs })
       blobSizes.set(blob, { size: stats.size, mtimeMs: stats.mtimeMs })
     }
@@ -68,14 +71,17 @@ export async function scanCachedModel (cacheDir: string, modelId: string): Promi
   const incompleteBytes = await sumIncomplete(join(dir, 'blobs'))
   if (revisions.length === 0 && incompleteBytes === 0) return undefined
   const blobs = [...blobSizes.values()]
-  const lastModified = Math.max(0, ...blobs.map((blob) => blob.mtimeMs))
+  const newestBlob = Math.max(0, ...blobs.map((blob) => blob.mtimeMs))
+  // No blob yet (only partial data): the folder's own time.
+  const lastModified = newestBlob > 0 ? newestBlob : (await stat(dir).catch(ifMissing(undefined)))?.mtimeMs
+  if (lastModified === undefined) return undefined // deleted while it was read
   return {
     model_id: modelId,
     revisions: revisions.sort((a, b) => b.last_modified.localeCompare(a.last_modified)),
     size_bytes: sum(blobs.map((blob) => blob.size)),
     file_count: blobs.length,
     incomplete_bytes: incompleteBytes,
-    last_modified: new Date(lastModified === 0 ? (await stat(dir)).mtimeMs : lastModified).toISOString()
+    last_modified: new Date(lastModified).toISOString()
   }
 }
 
@@ -83,7 +89,9 @@ export async function scanCachedModel (cacheDir: string, modelId: string): Promi
 export async function readRefs (refsDir: string): Promise<Map<string, string[]>> {
   const byCommit = new Map<string, string[]>()
   for (const file of await walkFiles(refsDir)) {
-    const commit = (await readFile(file, 'utf8')).trim()
+    const content = await readFile(file, 'utf8').catch(ifMissing(undefined))
+    if (content === undefined) continue
+    const commit = content.trim()
     const name = relative(refsDir, file).split(sep).join('/')
     byCommit.set(commit, [...(byCommit.get(commit) ?? []), name].sort())
   }
@@ -110,7 +118,7 @@ async function listDirectories (dir: string): Promise<string[]> {
 async function sumIncomplete (blobsDir: string): Promise<number> {
   let total = 0
   for (const entry of await readdir(blobsDir).catch(ifMissing([]))) {
-    if (entry.endsWith('.incomplete')) total += (await lstat(join(blobsDir, entry))).size
+    if (entry.endsWith('.incomplete')) total += (await lstat(join(blobsDir, entry)).catch(ifMissing(undefined)))?.size ?? 0
   }
   return total
 }
@@ -121,10 +129,13 @@ async function isDirectory (path: string): Promise<boolean> {
 
 const sum = (values: number[]): number => values.reduce((total, value) => total + value, 0)
 
-/** A catch handler: a missing path is the given value, any other error is rethrown. */
+/**
+ * A catch handler: a missing path is the given value, any other error is rethrown. A symlink loop
+ * (ELOOP) leads nowhere, so it counts as missing too: one bad link must not fail a whole scan.
+ */
 export function ifMissing<T> (value: T): (err: NodeJS.ErrnoException) => T {
   return (err) => {
-    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return value
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR' || err.code === 'ELOOP') return value
     throw err
   }
 }

@@ -17,6 +17,7 @@ t.test('defaults are what .env.example says', async (t) => {
   t.equal(config.hubCacheDir, '/home/ada/.cache/huggingface/hub')
   t.equal(config.defaultModel, undefined)
   t.equal(config.hfToken, undefined)
+  t.same(config.serverTimeouts, { requestMs: 30000, headersMs: 10000, keepAliveMs: 72000, connectionMs: 120000 })
 })
 
 t.test('API_KEY takes several comma-separated keys', async (t) => {
@@ -34,7 +35,9 @@ t.test('a bad value stops start-up with one line naming the variable and what it
     [{ HF_ENDPOINT: 'not a url' }, /^HF_ENDPOINT is invalid: expected an http\(s\) URL/],
     [{ HF_ENDPOINT: 'ftp://example.org' }, /^HF_ENDPOINT is invalid/],
     [{ TRUST_PROXY: 'everyone!' }, /^TRUST_PROXY is invalid/],
-    [{ API_KEY: 'has space' }, /^API_KEY is invalid/]
+    [{ API_KEY: 'has space' }, /^API_KEY is invalid/],
+    [{ HEADERS_TIMEOUT_MS: '0' }, /^HEADERS_TIMEOUT_MS is invalid: expected milliseconds, at least 1/],
+    [{ HEADERS_TIMEOUT_MS: '40000' }, /^HEADERS_TIMEOUT_MS is invalid: expected at most REQUEST_TIMEOUT_MS \(30000\) \(got "40000"\)$/]
   ]
   for (const [env, message] of cases) {
     const err = t.throws(() => loadConfig({ ...base, ...env }), ConfigError, JSON.stringify(env)) as unknown as Error
