@@ -43,7 +43,17 @@ export async function fuzzSandbox (t: Test, env: Record<string, string> = {}): P
   process.chdir(cwd)
   t.teardown(() => process.chdir(previousCwd))
 
-  const built = await providersAndApp(t, { HF_HOME: hfHome, HF_HUB_CACHE: '', HOME: join(root, 'home'), RATE_LIMIT_PER_MINUTE: '1000000', ...env })
+  const built = await providersAndApp(t, {
+    HF_HOME: hfHome,
+    HF_HUB_CACHE: '',
+    HOME: join(root, 'home'),
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    // Callbacks on, to a port where nothing listens: a download with a plausible callback_url starts,
+    // and its one delivery attempt fails without reaching anything.
+    CALLBACK_ALLOWED_HOSTS: '127.0.0.1:9',
+    CALLBACK_MAX_ATTEMPTS: '1',
+    ...env
+  })
   if (built.app.config.hubCacheDir !== cacheDir) throw new Error(`the cache is ${built.app.config.hubCacheDir}, not ${cacheDir}`)
   return { ...built, root, cacheDir, snapshot: () => snapshotTree(root, [cacheDir]) }
 }

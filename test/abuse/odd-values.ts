@@ -97,6 +97,7 @@ const plausible = new Map<string, unknown[]>(Object.entries({
   force: [true, false],
   purge: [true, false],
   set_default: [false],
+  callback_url: ['http://127.0.0.1:9/webhook-waiting/1'],
   validate: [false],
   refresh: [true, false],
   include_blocked: [true, false]
