@@ -76,6 +76,7 @@ export class StoredRepo {
   /** By branch/tag name and by commit sha, since the Hub takes either as a revision. */
   private readonly revisions = new Map<string, StoredRevision>()
   private readonly defaultBranch: string
+  private readonly listings = new Map<string, TreeEntry[] | undefined>()
 
   constructor (spec: FakeRepoSpec) {
     this.spec = spec
@@ -154,6 +155,13 @@ export class StoredRepo {
 
   /** Children of `dir` ('' for the root), or everything below it when recursive; undefined if no such directory. */
   list (revision: StoredRevision, dir: string, recursive: boolean, expand: boolean): TreeEntry[] | undefined {
+    // A revision never changes, and the tree API asks again for every page: list it once.
+    const key = JSON.stringify([revision.name, dir, recursive, expand])
+    if (!this.listings.has(key)) this.listings.set(key, this.computeList(revision, dir, recursive, expand))
+    return this.listings.get(key)
+  }
+
+  private computeList (revision: StoredRevision, dir: string, recursive: boolean, expand: boolean): TreeEntry[] | undefined {
     const prefix = dir === '' ? '' : `${dir}/`
     if (dir !== '' && !directoryEntry(revision, dir)) return undefined
     const paths = new Set<string>()
