@@ -11,6 +11,8 @@ export interface BenchContext {
   settings: BenchSettings
   /** Progress for the person waiting, on stderr; stdout carries only the report. */
   note: (message: string) => void
+  /** Extra node arguments for the servers that download in (1) and (2), such as --cpu-prof. */
+  serverNodeArgs: string[]
 }
 
 let runs = 0

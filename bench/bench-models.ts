@@ -29,8 +29,8 @@ const SMALL_FILES: Array<[string, number]> = [
 ]
 
 /** Two LFS weight shards of `shardBytes` each, plus the usual small files. */
-export function weightsModel (id: string, shardBytes: number, seed: number): BenchModel {
-  const shards = [1, 2].map((n) => ({ path: `model-0000${n}-of-00002.safetensors`, bytes: shardBytes, lfs: true, seed: seed + n }))
+export function weightsModel (id: string, shardBytes: number, seed: number, shardPrefix = 'model'): BenchModel {
+  const shards = [1, 2].map((n) => ({ path: `${shardPrefix}-0000${n}-of-00002.safetensors`, bytes: shardBytes, lfs: true, seed: seed + n }))
   return { id, commit: commitOf(id), files: [...shards, ...smallFiles(seed)] }
 }
 

@@ -5,7 +5,7 @@ import {
 } from './results-model.js'
 import { percentile, spread, type Spread } from './stats.js'
 import { checkTargets } from './targets.js'
-import { TIMED, type Timed } from './throughput.js'
+import { TIMED, type ThroughputResult, type Timed } from './throughput.js'
 
 const MiB = 1024 * 1024
 const DOWNLOADERS: Record<Timed, string> = {
@@ -15,6 +15,16 @@ const DOWNLOADERS: Record<Timed, string> = {
   snapshotDownload: '@huggingface/hub snapshotDownload'
 }
 const mbSpread = (s: Spread | undefined): Spread | undefined => s && { min: s.min / 1e6, median: s.median / 1e6, max: s.max / 1e6 }
+
+function throughputTable (r: BenchResults, run: ThroughputResult): string {
+  return table(['Downloader', 'MB/s', 'Seconds (median)', 'modeldepot is … × as fast', 'Fake Hub CPU s (median)'], TIMED.map((name) => [
+    DOWNLOADERS[name],
+    range(speeds(r, name, run)),
+    num(spread(run.rounds.map((round) => round.seconds[name])).median, 2),
+    name === 'modeldepot' ? '' : range(speedRatios(r, name, run), 2),
+    name === 'curl + fsync' ? '' : num(definedSpread(run.rounds.map((round) => round.hubCpuSeconds[name]))?.median, 1)
+  ]))
+}
 
 /** The whole run as Markdown: what stdout shows and bench/results/*.md keeps. */
 export function renderReport (r: BenchResults): string {
@@ -34,14 +44,13 @@ export function renderReport (r: BenchResults): string {
     '',
     table(['Target', 'This run', 'Met'], checkTargets(r).map((c) => [c.target, c.result, c.met === undefined ? 'n/a' : c.met ? 'yes' : '**no**'])),
     '',
-    `## 1. Throughput: ${shards} LFS files + ${r.throughput.bytes - 2 * s.shardBytes} bytes of small files, ${s.throughputRounds} rounds`,
+    `## 1. Throughput: ${shards} LFS files + small files (${mb(r.throughput.bytes - 2 * s.shardBytes)}), ${s.throughputRounds} rounds`,
     '',
-    table(['Downloader', 'MB/s', 'Seconds (median)', 'modeldepot is … × as fast'], TIMED.map((name) => [
-      DOWNLOADERS[name],
-      range(speeds(r, name)),
-      num(spread(r.throughput.rounds.map((round) => round.seconds[name])).median, 2),
-      name === 'modeldepot' ? '' : range(speedRatios(r, name), 2)
-    ])),
+    throughputTable(r, r.throughput),
+    '',
+    `## 1b. The same with each connection capped at ${num(s.capBytesPerSecond / 1e6, 0)} MB/s, as a CDN caps them: 2 × ${s.cappedShardBytes / MiB} MiB, ${s.cappedRounds} rounds`,
+    '',
+    throughputTable(r, r.capped),
     '',
     '## 2. Memory: peak RSS (VmHWM) of the server process',
     '',
@@ -52,6 +61,9 @@ export function renderReport (r: BenchResults): string {
       [`snapshotDownload's process, ${shards}, for comparison`, range(mbSpread(spread(r.throughput.rounds.map((round) => round.snapshotPeakRssBytes))))]
     ]),
     '',
+    `At the highest RSS the in-server probe saw during each download of ${shards}, the V8 heap in use was`,
+    `${range(mbSpread(definedSpread(r.throughput.rounds.map((round) => round.api.eventLoop.peakMemory?.heapUsed))))} MB and Buffers (array buffers) held`,
+    `${range(mbSpread(definedSpread(r.throughput.rounds.map((round) => round.api.eventLoop.peakMemory?.arrayBuffers))))} MB.`,
     `CPU of the server process (all threads) per download of ${shards}: ${range(definedSpread(r.throughput.rounds.map((round) => round.api.cpuSeconds)), 1, ' s')}.`,
     '',
     `## 3. Resume: kill -9 at half way through ${shards}, restart, same request`,

@@ -13,6 +13,8 @@ export interface BenchResults {
   machine: Machine
   settings: BenchSettings
   throughput: ThroughputResult
+  /** The same downloads with each weights connection capped (settings.capBytesPerSecond). */
+  capped: ThroughputResult
   memory: ApiRun[]
   resume: ResumeRound[]
   overhead: Array<Record<LoadTargetName, LoadRun>>
@@ -23,14 +25,14 @@ export interface BenchResults {
 
 export const mbPerSecond = (bytes: number, seconds: number): number => bytes / 1e6 / seconds
 
-/** MB/s of each contender over the rounds. */
-export function speeds (results: BenchResults, contender: Timed): Spread {
-  return spread(results.throughput.rounds.map((round) => mbPerSecond(results.throughput.bytes, round.seconds[contender])))
+/** MB/s of each contender over the rounds (of the loopback run unless another is given). */
+export function speeds (results: BenchResults, contender: Timed, run: ThroughputResult = results.throughput): Spread {
+  return spread(run.rounds.map((round) => mbPerSecond(run.bytes, round.seconds[contender])))
 }
 
 /** Time of `baseline` over time of modeldepot, per round: above 1 means modeldepot was faster. */
-export function speedRatios (results: BenchResults, baseline: Exclude<Timed, 'modeldepot'>): Spread {
-  return spread(results.throughput.rounds.map((round) => round.seconds[baseline] / round.seconds.modeldepot))
+export function speedRatios (results: BenchResults, baseline: Exclude<Timed, 'modeldepot'>, run: ThroughputResult = results.throughput): Spread {
+  return spread(run.rounds.map((round) => round.seconds[baseline] / round.seconds.modeldepot))
 }
 
 export const definedSpread = (values: Array<number | undefined>): Spread | undefined => {

@@ -8,6 +8,10 @@ export interface BenchSettings {
   /** The smaller shards memory is compared at. */
   smallShardBytes: number
   throughputRounds: number
+  /** (1b): shards, rounds, and the cap on each connection. */
+  cappedShardBytes: number
+  cappedRounds: number
+  capBytesPerSecond: number
   memoryRounds: number
   resumeRounds: number
   /** autocannon: seconds per run, rounds, connections. */
@@ -25,6 +29,9 @@ export const FULL: BenchSettings = {
   shardBytes: 1024 * MiB,
   smallShardBytes: 256 * MiB,
   throughputRounds: 5,
+  cappedShardBytes: 256 * MiB,
+  cappedRounds: 2,
+  capBytesPerSecond: 20e6,
   memoryRounds: 3,
   resumeRounds: 3,
   loadSeconds: 10,
@@ -41,6 +48,9 @@ export const QUICK: BenchSettings = {
   shardBytes: 96 * MiB,
   smallShardBytes: 24 * MiB,
   throughputRounds: 2,
+  cappedShardBytes: 24 * MiB,
+  cappedRounds: 1,
+  capBytesPerSecond: 20e6,
   memoryRounds: 1,
   resumeRounds: 1,
   loadSeconds: 1.5,
