@@ -3,7 +3,7 @@ import { mkdir, open, rename, stat, unlink, writeFile, type FileHandle } from 'n
 import { dirname } from 'node:path'
 import { request, type Dispatcher } from 'undici'
 import { hubError, type HubAnswer } from '../hub/hub-client.js'
-import { contiguousEnd, planParts, PartState, type Part } from './part-state.js'
+import { contiguousEnd, PartCheckpoints, planParts, PartState, type Part } from './part-state.js'
 import { parseRetryAfter, RetryableError } from './retry.js'
 
 export interface BlobTransfer {
@@ -64,8 +64,12 @@ export async function downloadToTmpAndMove (transfer: BlobTransfer): Promise<voi
   const stop = (): void => attempt.abort(transfer.signal.reason)
   transfer.signal.addEventListener('abort', stop, { once: true })
   let digest: string
+  let checkpoints: PartCheckpoints | undefined
   try {
-    if (parts.length > 1) await state.save(etag, size, parts)
+    if (parts.length > 1) {
+      await state.save(etag, size, parts)
+      checkpoints = new PartCheckpoints(state, etag, size, parts)
+    }
     const hashing = hashInFileOrder(file, parts, newHasher(transfer.lfs, size), size, progress, attempt.signal)
     hashing.catch(() => {}) // its failure is the fetch's failure, reported below
     const fetching = parts.filter((part) => part.done < part.length).map(async (part) => transfer.connection(async () => {
@@ -83,6 +87,7 @@ export async function downloadToTmpAndMove (transfer: BlobTransfer): Promise<voi
     throw transfer.signal.aborted ? transfer.signal.reason : (attempt.signal.reason ?? err)
   } finally {
     transfer.signal.removeEventListener('abort', stop)
+    await checkpoints?.stop()
     await file.close()
     if (parts.length > 1) await state.save(etag, size, parts).catch(() => {})
   }

@@ -1,5 +1,6 @@
-import { mkdir, stat } from 'node:fs/promises'
-import { incompletePath, tmpDirOf } from '../cache/cache-layout.js'
+import { mkdir, readdir, stat } from 'node:fs/promises'
+import pLimit from 'p-limit'
+import { blobsDir, incompletePath, tmpDirOf } from '../cache/cache-layout.js'
 import { diskSpace } from '../cache/disk-space.js'
 import { hasBlob } from '../cache/snapshot-links.js'
 import { MdNoFilesMatchedError } from '../errors.js'
@@ -35,7 +36,7 @@ export interface DownloadPlan {
   free_bytes: number
 }
 
-/** Where temporary files go before an atomic rename: inside the cache, so on the same file system. */
+const CHECKS_AT_ONCE = 16
 
 export const sum = (values: number[]): number => values.reduce((total, value) => total + value, 0)
 
@@ -46,11 +47,15 @@ export async function planDownload (hub: HubClient, cacheDir: string, request: D
   if (wanted.size === 0) {
     throw new MdNoFilesMatchedError(`No file of ${request.modelId}@${request.revision} matches the given allow_patterns / ignore_patterns (${snapshot.files.length} files in the repository)`)
   }
-  const files: PlannedFile[] = []
-  for (const file of snapshot.files.filter((candidate) => wanted.has(candidate.path))) {
-    const cached = await hasBlob(cacheDir, request.modelId, file.etag, file.size)
-    files.push({ ...file, cached, partial_bytes: cached ? 0 : await partialBytes(cacheDir, request.modelId, file) })
-  }
+  // One listing of blobs/ spares a 10 000-file repository some 30 000 file system calls for files
+  // that are not there; those that are get checked a few at a time.
+  const present = new Set(await readdir(blobsDir(cacheDir, request.modelId)).catch(() => []))
+  const limit = pLimit(CHECKS_AT_ONCE)
+  const files: PlannedFile[] = await Promise.all(snapshot.files.filter((candidate) => wanted.has(candidate.path)).map(async (file) => limit(async () => {
+    const cached = present.has(file.etag) && await hasBlob(cacheDir, request.modelId, file.etag, file.size)
+    const partial = !cached && present.has(`${file.etag}.incomplete`) ? await partialBytes(cacheDir, request.modelId, file) : 0
+    return { ...file, cached, partial_bytes: partial }
+  })))
   const missing = files.filter((file) => !file.cached)
   if (snapshot.gated && missing[0] !== undefined) await hub.checkFileAccess(request.modelId, snapshot.commit, missing[0].path)
   await mkdir(cacheDir, { recursive: true })

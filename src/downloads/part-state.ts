@@ -67,3 +67,29 @@ export class PartState {
     await unlink(this.#file).catch(() => {})
   }
 }
+
+/** How often a running parted transfer saves its parts: what a kill -9 can cost each part, at most. */
+export const CHECKPOINT_MS = 250
+
+/**
+ * Saves the parts of a running transfer every `intervalMs`, so a process that is killed (no
+ * `finally` runs) resumes each part from its last checkpoint instead of from its start.
+ */
+export class PartCheckpoints {
+  readonly #timer: NodeJS.Timeout
+  #saving: Promise<void> = Promise.resolve()
+
+  constructor (state: PartState, etag: string, size: number, parts: readonly Part[], intervalMs = CHECKPOINT_MS) {
+    this.#timer = setInterval(() => {
+      // One save at a time; one that fails (a full disk) is simply tried again at the next tick.
+      this.#saving = this.#saving.then(async () => state.save(etag, size, parts)).catch(() => {})
+    }, intervalMs)
+    this.#timer.unref()
+  }
+
+  /** Resolves once the last save has finished: nothing writes the state after this. */
+  async stop (): Promise<void> {
+    clearInterval(this.#timer)
+    await this.#saving
+  }
+}

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { FileBytes } from './fake-hub-repo.js'
 
 // How a FakeHub sends file bytes: byte ranges, and the faults a test injects into a download.
 
@@ -51,23 +52,22 @@ export function parseRange (header: string | undefined, size: number): ByteRange
 }
 
 /**
- * Streams `body` in chunks, waiting for each to reach the socket (backpressure), and plays the
- * fault if any. Resolves when the body is sent, the connection is gone, or a stall has begun.
+ * Streams bytes `range` of `content` in chunks, waiting for each to reach the socket (backpressure),
+ * and plays the fault if any. Only one chunk is in memory at a time, so generated content of any
+ * size streams in constant memory. Resolves when the body is sent, the connection is gone, or a
+ * stall has begun.
  */
 export async function streamBody (
   res: ServerResponse,
-  body: Buffer,
+  content: FileBytes,
+  range: ByteRange,
   fault: Fault | undefined,
   onBytes: (count: number) => void
 ): Promise<void> {
-  const cut = Math.min(Math.max(fault?.afterBytes ?? Math.floor(body.length / 2), 0), body.length)
-  let bytes = body
-  if (fault?.kind === 'corrupt' && cut < body.length) {
-    bytes = Buffer.from(body)
-    bytes[cut] = (bytes[cut] ?? 0) ^ 0xff
-  }
+  const length = range.end + 1 - range.start
+  const cut = Math.min(Math.max(fault?.afterBytes ?? Math.floor(length / 2), 0), length)
   const stops = fault?.kind === 'reset' || fault?.kind === 'stall'
-  const limit = stops ? cut : bytes.length
+  const limit = stops ? cut : length
   const bytesPerSecond = fault?.kind === 'slow' ? Math.max(1, fault.bytesPerSecond ?? 64 * 1024) : undefined
   // A slow body goes out in about twenty pieces a second, so a client sees a steady trickle.
   const chunkBytes = bytesPerSecond ? Math.max(1, Math.min(CHUNK_BYTES, Math.floor(bytesPerSecond / 20))) : CHUNK_BYTES
@@ -77,8 +77,15 @@ export async function streamBody (
   // Headers go out now, so a stall at byte 0 is a stall after the headers, not before them.
   res.flushHeaders()
 
-  for (let offset = 0; offset < limit && !gone.signal.aborted; offset += chunkBytes) {
-    const chunk = bytes.subarray(offset, Math.min(offset + chunkBytes, limit))
+  for (let offset = 0, end = 0; offset < limit && !gone.signal.aborted; offset = end) {
+    // Chunks end on multiples of their size in the file, so a generated block is sent without a copy.
+    end = Math.min((Math.floor((range.start + offset) / chunkBytes) + 1) * chunkBytes - range.start, limit)
+    let chunk = content.subarray(range.start + offset, range.start + end)
+    if (fault?.kind === 'corrupt' && cut >= offset && cut < end) {
+      // A copy: the stored content stays intact for the next request.
+      chunk = Buffer.from(chunk)
+      chunk[cut - offset] = (chunk[cut - offset] ?? 0) ^ 0xff
+    }
     // Waiting before each piece, not after, makes the whole body take size / bytesPerSecond.
     if (bytesPerSecond) await sleep((chunk.length / bytesPerSecond) * 1000, undefined, { signal: gone.signal }).catch(() => {})
     if (gone.signal.aborted) return

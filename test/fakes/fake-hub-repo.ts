@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { GeneratedContent } from './generated-content.js'
 
 // The repositories a FakeHub serves, stored the way the Hub stores them: git objects for the tree,
 // LFS files as a small pointer in git with their bytes addressed by sha256.
@@ -10,7 +11,9 @@ export interface FakeFile {
   /** The size the Hub lists instead of the content's, for a file too big for any test disk (its bytes cannot be fetched). */
   listedSize?: number
 }
-export interface FakeRevision { commit: string, files: FakeFile[] }
+/** An LFS file whose bytes are generated on demand, for sizes no test should hold in memory (benchmarks). */
+export interface GeneratedFile { path: string, content: GeneratedContent, lfs: true }
+export interface FakeRevision { commit: string, files: Array<FakeFile | GeneratedFile> }
 export interface FakeRepoSpec {
   id: string
   revisions: Record<string, FakeRevision>
@@ -38,9 +41,12 @@ export interface TreeEntry {
   securityFileStatus?: { status: string }
 }
 
+/** What a file's bytes can be: in memory, or generated range by range. Both have `length` and `subarray`. */
+export type FileBytes = Buffer | GeneratedContent
+
 export interface StoredFile {
   path: string
-  content: Buffer
+  content: FileBytes
   listedSize?: number
   /** git blob sha1 of what git holds: the content, or the LFS pointer. */
   oid: string
@@ -70,6 +76,7 @@ export class StoredRepo {
   /** By branch/tag name and by commit sha, since the Hub takes either as a revision. */
   private readonly revisions = new Map<string, StoredRevision>()
   private readonly defaultBranch: string
+  private readonly listings = new Map<string, TreeEntry[] | undefined>()
 
   constructor (spec: FakeRepoSpec) {
     this.spec = spec
@@ -148,6 +155,13 @@ export class StoredRepo {
 
   /** Children of `dir` ('' for the root), or everything below it when recursive; undefined if no such directory. */
   list (revision: StoredRevision, dir: string, recursive: boolean, expand: boolean): TreeEntry[] | undefined {
+    // A revision never changes, and the tree API asks again for every page: list it once.
+    const key = JSON.stringify([revision.name, dir, recursive, expand])
+    if (!this.listings.has(key)) this.listings.set(key, this.computeList(revision, dir, recursive, expand))
+    return this.listings.get(key)
+  }
+
+  private computeList (revision: StoredRevision, dir: string, recursive: boolean, expand: boolean): TreeEntry[] | undefined {
     const prefix = dir === '' ? '' : `${dir}/`
     if (dir !== '' && !directoryEntry(revision, dir)) return undefined
     const paths = new Set<string>()
@@ -161,13 +175,22 @@ export class StoredRepo {
   }
 }
 
-function storeFile (file: FakeFile): StoredFile {
+function storeFile (file: FakeFile | GeneratedFile): StoredFile {
+  if (isGenerated(file)) {
+    const { sha256, length } = file.content
+    const pointer = lfsPointer(sha256, length)
+    return { path: file.path, content: file.content, oid: gitBlobSha1(pointer), lfs: { sha256, pointer } }
+  }
   const content = Buffer.from(file.content)
   const listed = file.listedSize === undefined ? {} : { listedSize: file.listedSize }
   if (!file.lfs) return { path: file.path, content, ...listed, oid: gitBlobSha1(content) }
   const sha256 = sha256Hex(content)
   const pointer = lfsPointer(sha256, file.listedSize ?? content.length)
   return { path: file.path, content, ...listed, oid: gitBlobSha1(pointer), lfs: { sha256, pointer } }
+}
+
+function isGenerated (file: FakeFile | GeneratedFile): file is GeneratedFile {
+  return file.content instanceof GeneratedContent
 }
 
 function siblingWithBlob (file: StoredFile): Record<string, unknown> {

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseRange, streamBody, type Fault } from './fake-hub-body.js'
 import { BadListingQuery, listingItem, searchModels } from './fake-hub-listing.js'
-import { FAKE_DATE, StoredRepo, type FakeRepoSpec, type StoredRevision } from './fake-hub-repo.js'
+import { FAKE_DATE, StoredRepo, type FakeRepoSpec, type FileBytes, type StoredRevision } from './fake-hub-repo.js'
 import { passesThrough, ResponseScripts, retryAfterHeader, type ScriptedResponse } from './scripted-response.js'
 
 // A fake Hugging Face Hub on a real socket: the model API, the resolve endpoint and an LFS "CDN",
@@ -13,7 +13,8 @@ import { passesThrough, ResponseScripts, retryAfterHeader, type ScriptedResponse
 // @huggingface/hub works against it with `hubUrl: hub.url`; a huggingface_hub-style downloader with HF_ENDPOINT.
 
 export { gitBlobSha1, sha256Hex } from './fake-hub-repo.js'
-export type { FakeFile, FakeRevision, FakeRepoSpec, TreeEntry } from './fake-hub-repo.js'
+export type { FakeFile, FakeRevision, FakeRepoSpec, GeneratedFile, TreeEntry } from './fake-hub-repo.js'
+export { GeneratedContent } from './generated-content.js'
 export type { Fault } from './fake-hub-body.js'
 export type { ScriptedResponse } from './scripted-response.js'
 
@@ -66,7 +67,7 @@ export class FakeHub {
   private readonly tokens: Map<string, { name: string, role: TokenRole }>
   private readonly repos = new Map<string, StoredRepo>()
   /** LFS bytes by sha256, what the CDN serves. */
-  private readonly blobs = new Map<string, Buffer>()
+  private readonly blobs = new Map<string, FileBytes>()
   private readonly faults: Array<{ fault: Fault, left: number }> = []
   private readonly served = new Map<string, number>()
   // A prefix matches whole path segments: '/api/models' covers '/api/models/acme/tiny', not '/api/modelsx'.
@@ -90,6 +91,7 @@ export class FakeHub {
     return new FakeHub(server, `http://127.0.0.1:${port}`, options)
   }
 
+  /** A file whose content is a GeneratedContent is served range by range, never held whole in memory. */
   addRepo (spec: FakeRepoSpec): void {
     const repo = new StoredRepo(spec)
     this.repos.set(spec.id, repo)
@@ -350,7 +352,7 @@ export class FakeHub {
   }
 
   /** A file body with range support; the one place faults are played. */
-  private async serveBytes (req: IncomingMessage, res: ServerResponse, record: RecordedRequest, content: Buffer, etag: string, filePath: string, headers: Record<string, string>): Promise<void> {
+  private async serveBytes (req: IncomingMessage, res: ServerResponse, record: RecordedRequest, content: FileBytes, etag: string, filePath: string, headers: Record<string, string>): Promise<void> {
     const fault = req.method === 'GET' ? this.takeFault(filePath) : undefined
     const range = fault?.kind === 'ignore-range' ? undefined : parseRange(req.headers.range, content.length)
     if (range === 'unsatisfiable') throw new HubError(416, 'Requested Range Not Satisfiable', undefined, { 'Content-Range': `bytes */${content.length}` })
@@ -361,20 +363,20 @@ export class FakeHub {
       res.end()
       return
     }
-    const body = range ? content.subarray(range.start, range.end + 1) : content
+    const bytes = range ?? { start: 0, end: content.length - 1 }
     this.writeHead(res, record, range ? 206 : 200, {
       ...headers,
       ETag: etag,
       'Accept-Ranges': 'bytes',
       'Content-Type': 'application/octet-stream',
-      'Content-Length': String(body.length),
+      'Content-Length': String(bytes.end + 1 - bytes.start),
       ...(range && { 'Content-Range': `bytes ${range.start}-${range.end}/${content.length}` })
     })
     if (req.method === 'HEAD') {
       res.end()
       return
     }
-    await streamBody(res, body, fault, (count) => {
+    await streamBody(res, content, bytes, fault, (count) => {
       record.bodyBytes += count
       this.served.set(filePath, (this.served.get(filePath) ?? 0) + count)
     })

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto'
-import { readFileSync, statSync } from 'node:fs'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { CallbackReceiver } from '../fakes/callback-receiver.js'
@@ -58,6 +58,55 @@ t.test('a server killed with SIGKILL mid-download resumes the job by itself afte
   t.equal(callback!.headers['x-modeldepot-event'], 'complete')
   t.match(JSON.parse(callback!.body), { job_id: job.job_id, status: 'complete' }, 'its callback fired when it ended')
   t.equal(callback!.headers['x-modeldepot-signature'], `sha256=${createHmac('sha256', 'crash-test-secret').update(callback!.body).digest('hex')}`)
+  second.child.kill('SIGTERM')
+  t.equal(await second.exited, 0)
+})
+
+t.test('a server killed with SIGKILL mid parted download resumes every part from its last checkpoint', async (t) => {
+  const hub = await FakeHub.start({ tokens: { [HF_TOKEN]: { name: 'reader', role: 'read' } } })
+  t.teardown(() => hub.close())
+  const model = tinyModel(6 * 1024 * 1024)
+  hub.addRepo({ id: 'org/tiny', revisions: { main: { commit: C1, files: model.main } } })
+  // Four parts of 1.5 MiB at 512 KiB/s each: the kill comes seconds before any part is done.
+  hub.injectFault({ kind: 'slow', path: 'model.safetensors', bytesPerSecond: 512 * 1024, times: 4 })
+  const cwd = t.testdir({ cache: {} })
+  const cacheDir = join(cwd, 'cache')
+  const blobs = join(cacheDir, 'models--org--tiny', 'blobs')
+  const env = { API_KEY: KEY, HF_ENDPOINT: hub.url, HF_TOKEN, HF_HUB_CACHE: cacheDir, DOWNLOAD_PART_SIZE_MB: '1', DOWNLOAD_CONNECTIONS_PER_FILE: '4' }
+  const savedParts = (): Array<{ start: number, length: number, done: number }> => {
+    try {
+      const file = readdirSync(blobs).find((name) => name.endsWith('.incomplete.parts.json'))
+      return (JSON.parse(readFileSync(join(blobs, file ?? 'none'), 'utf8')) as { parts: Array<{ start: number, length: number, done: number }> }).parts
+    } catch {
+      return []
+    }
+  }
+
+  const first = startServer(t, env, cwd)
+  const port = await listeningPort(first)
+  await call(port, '/api/download-model', { method: 'POST', body: JSON.stringify({ model_id: 'org/tiny' }) })
+  // While the transfer runs, the parts state on disk moves on: a checkpoint with progress in every part.
+  for (let i = 0; i < 200 && !(savedParts().length === 4 && savedParts().every((part) => part.done > 0)); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  first.child.kill('SIGKILL')
+  await first.exited
+  const saved = savedParts()
+  t.equal(saved.length, 4, 'four parts')
+  t.ok(saved.every((part) => part.done > 0 && part.done < part.length), 'each saved mid-way, while the server ran')
+
+  // Counted before the restart: the journal resumes the job as soon as the server is up.
+  const before = hub.bytesServed('model.safetensors')
+  const requestsBefore = hub.requests.length
+  const second = startServer(t, env, cwd)
+  const port2 = await listeningPort(second)
+  const again = await call(port2, '/api/download-model', { method: 'POST', body: JSON.stringify({ model_id: 'org/tiny' }) })
+  t.equal((await call(port2, `/api/download-progress?job_id=${again.job_id as string}&wait=60`)).status, 'complete')
+  t.same(readFileSync(join(blobs, sha256Hex(model.weights))), model.weights, 'the weights are correct')
+  const ranges = hub.requests.slice(requestsBefore).filter((request) => request.url.includes('/cdn/')).map((request) => request.range).sort()
+  t.same(ranges, saved.map((part) => `bytes=${part.start + part.done}-${part.start + part.length - 1}`).sort(), 'each part asked for from its checkpoint')
+  const missing = saved.reduce((sum, part) => sum + part.length - part.done, 0)
+  t.equal(hub.bytesServed('model.safetensors') - before, missing, 'and only those bytes came down')
   second.child.kill('SIGTERM')
   t.equal(await second.exited, 0)
 })

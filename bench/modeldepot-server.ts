@@ -1,0 +1,41 @@
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { eventLoopLag, probeArgs, type EventLoopLag } from './event-loop-reader.js'
+import { startNodeServer, type NodeServer } from './node-process.js'
+
+/** The built entry point: what `npm start` and the Docker image run. */
+const SERVER = fileURLToPath(new URL('../src/server.js', import.meta.url))
+export const API_KEY = 'bench-key-0123456789abcdef'
+
+export interface ModeldepotOptions {
+  /** Where its cache and log go. */
+  dir: string
+  hubUrl: string
+  env?: Record<string, string>
+  /** Extra arguments to node, such as --cpu-prof. */
+  nodeArgs?: string[]
+}
+
+/**
+ * modeldepot with default settings, pointed at the fake Hub. The one change: a rate limit high
+ * enough that load tests measure the server rather than its 429s (the limiter still runs).
+ */
+export async function startModeldepot ({ dir, hubUrl, env = {}, nodeArgs = [] }: ModeldepotOptions): Promise<NodeServer> {
+  mkdirSync(dir, { recursive: true })
+  return startNodeServer(SERVER, settings(dir, hubUrl, env), dir, join(dir, 'modeldepot.log'), nodeArgs)
+}
+
+/** The same, with the event-loop probe preloaded (event-loop-probe.ts), to measure its lag from inside. */
+export async function startProbedModeldepot ({ dir, hubUrl, env = {}, nodeArgs = [] }: ModeldepotOptions): Promise<{ server: NodeServer, lagBetween: (from: number, to: number) => Promise<EventLoopLag> }> {
+  mkdirSync(dir, { recursive: true })
+  const file = join(dir, 'event-loop.txt')
+  const server = await startNodeServer(SERVER, { ...settings(dir, hubUrl, env), BENCH_EVENT_LOOP_FILE: file }, dir, join(dir, 'modeldepot.log'), [...probeArgs, ...nodeArgs])
+  return { server, lagBetween: async (from, to) => eventLoopLag(file, from, to) }
+}
+
+function settings (dir: string, hubUrl: string, env: Record<string, string>): Record<string, string> {
+  return { API_KEY, HF_ENDPOINT: hubUrl, HF_HUB_CACHE: cacheDirOf(dir), RATE_LIMIT_PER_MINUTE: '1000000000', ...env }
+}
+
+export const cacheDirOf = (dir: string): string => join(dir, 'hub')

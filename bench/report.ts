@@ -1,0 +1,120 @@
+import { LOAD_TARGETS } from './api-overhead.js'
+import { mb, num, range, table } from './format.js'
+import {
+  definedSpread, eventLoopDuringDownload, mbPerSecond, peakRssLarge, peakRssSmall, reportedEventLoop, speedRatios, speeds, type BenchResults
+} from './results-model.js'
+import { percentile, spread, type Spread } from './stats.js'
+import { checkTargets } from './targets.js'
+import { TIMED, type ThroughputResult, type Timed } from './throughput.js'
+
+const MiB = 1024 * 1024
+const DOWNLOADERS: Record<Timed, string> = {
+  modeldepot: 'modeldepot: POST, then GET progress?wait=10 (hashes, fsyncs each blob)',
+  curl: 'curl, every file in parallel, straight to disk',
+  'curl + fsync': 'the same curl run, plus `sync` of its files afterwards',
+  snapshotDownload: '@huggingface/hub snapshotDownload'
+}
+const mbSpread = (s: Spread | undefined): Spread | undefined => s && { min: s.min / 1e6, median: s.median / 1e6, max: s.max / 1e6 }
+
+function throughputTable (r: BenchResults, run: ThroughputResult): string {
+  return table(['Downloader', 'MB/s', 'Seconds (median)', 'modeldepot is … × as fast', 'Fake Hub CPU s (median)'], TIMED.map((name) => [
+    DOWNLOADERS[name],
+    range(speeds(r, name, run)),
+    num(spread(run.rounds.map((round) => round.seconds[name])).median, 2),
+    name === 'modeldepot' ? '' : range(speedRatios(r, name, run), 2),
+    name === 'curl + fsync' ? '' : num(definedSpread(run.rounds.map((round) => round.hubCpuSeconds[name]))?.median, 1)
+  ]))
+}
+
+/** The whole run as Markdown: what stdout shows and bench/results/*.md keeps. */
+export function renderReport (r: BenchResults): string {
+  const { machine: m, settings: s } = r
+  const shards = `2 × ${s.shardBytes / MiB} MiB`
+  return [
+    `# modeldepot benchmarks (${s.quick ? 'quick' : 'full'} run)`,
+    '',
+    `${m.date} · ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB RAM · Node ${m.node} · ${m.os} · temp dir on ${m.fileSystem} · ${m.curl}`,
+    '',
+    'Everything runs on loopback on this one machine: the fake Hub (test/fakes, generated content) in a process of its own, and',
+    'modeldepot started as `node dist/src/server.js` with its default settings, except `RATE_LIMIT_PER_MINUTE=1000000000` so load',
+    'tests measure the server rather than its 429s. Figures are min / **median** / max over the rounds; a ratio is taken within',
+    'each round (the contenders alternate order from round to round), then summarised. MB = 10^6 bytes.',
+    '',
+    '## Targets',
+    '',
+    table(['Target', 'This run', 'Met'], checkTargets(r).map((c) => [c.target, c.result, c.met === undefined ? 'n/a' : c.met ? 'yes' : '**no**'])),
+    '',
+    `## 1. Throughput: ${shards} LFS files + small files (${mb(r.throughput.bytes - 2 * s.shardBytes)}), ${s.throughputRounds} rounds`,
+    '',
+    throughputTable(r, r.throughput),
+    '',
+    `## 1b. The same with each connection capped at ${num(s.capBytesPerSecond / 1e6, 0)} MB/s, as a CDN caps them: 2 × ${s.cappedShardBytes / MiB} MiB, ${s.cappedRounds} rounds`,
+    '',
+    throughputTable(r, r.capped),
+    '',
+    '## 2. Memory: peak RSS (VmHWM) of the server process',
+    '',
+    table(['Process', 'MB'], [
+      ['modeldepot, idle after start-up', range(mbSpread(definedSpread(r.throughput.rounds.map((round) => round.api.idleRssBytes))))],
+      [`modeldepot, downloading 2 × ${s.smallShardBytes / MiB} MiB (${s.memoryRounds} rounds)`, range(mbSpread(peakRssSmall(r)))],
+      [`modeldepot, downloading ${shards} (${s.throughputRounds} rounds)`, range(mbSpread(peakRssLarge(r)))],
+      [`snapshotDownload's process, ${shards}, for comparison`, range(mbSpread(spread(r.throughput.rounds.map((round) => round.snapshotPeakRssBytes))))]
+    ]),
+    '',
+    `At the highest RSS the in-server probe saw during each download of ${shards}, the V8 heap in use was`,
+    `${range(mbSpread(definedSpread(r.throughput.rounds.map((round) => round.api.eventLoop.peakMemory?.heapUsed))))} MB and Buffers (array buffers) held`,
+    `${range(mbSpread(definedSpread(r.throughput.rounds.map((round) => round.api.eventLoop.peakMemory?.arrayBuffers))))} MB.`,
+    `CPU of the server process (all threads) per download of ${shards}: ${range(definedSpread(r.throughput.rounds.map((round) => round.api.cpuSeconds)), 1, ' s')}.`,
+    '',
+    `## 3. Resume: kill -9 at half way through ${shards}, restart, same request`,
+    '',
+    table(['Round', 'Job progress at the kill', 'Missing (checked on disk)', 'Missing (restarted plan says)', 'Fetched after restart', 'Fetched ÷ missing', 'Seconds to complete after restart'],
+      r.resume.map((round, i) => [
+        String(i + 1),
+        `${num((100 * round.reportedAtKill) / round.totalBytes, 0)} %`,
+        mb(round.missingBytes),
+        mb(round.plannedMissingBytes),
+        mb(round.fetchedBytes),
+        num(round.fetchedBytes / round.missingBytes, 3),
+        num(round.secondsAfterRestart, 1)
+      ])),
+    '',
+    'A parted file resumes each part from its last checkpoint (saved every 250 ms), so up to a quarter second of each part',
+    'comes down twice; the restart also waits for the killed server\'s blob locks to go stale (up to 10 s).',
+    '',
+    `## 4. API overhead: autocannon, ${s.connections} connections, ${s.loadSeconds} s × ${s.loadRounds} rounds`,
+    '',
+    table(['Target', 'Requests/s', 'p99 ms', 'Req/s ÷ hello-world', 'p99 ÷ hello-world', 'Server CPU % (median)'], LOAD_TARGETS.map((name) => {
+      const runs = r.overhead.map((round) => round[name])
+      const versusHello = (pick: (run: typeof runs[number]) => number): Spread => spread(r.overhead.map((round) => pick(round[name]) / pick(round['hello-world'])))
+      return [
+        name === 'hello-world' ? 'bare Fastify hello-world (baseline)' : name,
+        range(spread(runs.map((run) => run.requestsPerSecond)), 0),
+        range(spread(runs.map((run) => run.p99Ms)), 0),
+        name === 'hello-world' ? '' : range(versusHello((run) => run.requestsPerSecond), 2),
+        name === 'hello-world' ? '' : range(versusHello((run) => Math.max(1, run.p99Ms)), 2),
+        num(definedSpread(runs.map((run) => run.serverCpuPercent))?.median, 0)
+      ]
+    })),
+    '',
+    `While ${shards} download: GET /api/download-progress?job_id answered ${num(r.underDownload.load.requestsPerSecond, 0)} req/s at p99 ${num(r.underDownload.load.p99Ms, 0)} ms;`,
+    `the download ran at ${num(mbPerSecond(r.underDownload.downloadBytes, r.underDownload.downloadSeconds))} MB/s (${num(speeds(r, 'modeldepot').median)} MB/s without the load).`,
+    `Event-loop lag p99, measured inside the server by a preloaded probe (bench/event-loop-probe.ts) from the POST to the end:`,
+    `${range(eventLoopDuringDownload(r), 1, ' ms')} over the plain downloads of (1), ${num(r.underDownload.eventLoop.p99Ms, 1)} ms (max ${num(r.underDownload.eventLoop.maxMs, 0)} ms)`,
+    `with the load on top. The server's own \`event_loop_delay_p99_ms\` (GET /api/system-status) read ${range(reportedEventLoop(r), 1, ' ms')} after the plain`,
+    'downloads: it counts since start-up and its samples include their 20 ms interval.',
+    '',
+    `## 5. Scale: ${s.queuedJobs} queued jobs, a ${s.manyFiles}-file repository`,
+    '',
+    table(['Call', 'p50 ms', 'p99 ms', 'max ms', 'Calls'], [...r.queue, ...r.manyFiles.latencies].map((latency) => [
+      latency.call,
+      num(percentile(latency.samples, 50), 1),
+      num(percentile(latency.samples, 99), 1),
+      num(Math.max(...latency.samples), 1),
+      String(latency.samples.length)
+    ])),
+    '',
+    `The ${s.manyFiles} files downloaded in ${num(r.manyFiles.downloadSeconds, 1)} s (${num(s.manyFiles / r.manyFiles.downloadSeconds, 0)} files/s).`,
+    ''
+  ].join('\n')
+}
