@@ -27,7 +27,7 @@ export interface CallbackState {
 export const newCallbackState = (url: string): CallbackState =>
   ({ url: maskCallbackUrl(url), attempts: 0, last_status: null, delivered_at: null, error: null })
 
-export function signature (secret: string, body: string): string {
+function signature (secret: string, body: string): string {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`
 }
 
@@ -58,11 +58,6 @@ export class CallbackSender {
     const delivery = this.#deliver(url, event, body, state, onChange).catch(() => {})
     this.#pending.add(delivery)
     void delivery.finally(() => this.#pending.delete(delivery))
-  }
-
-  /** Deliveries still under way, for tests and shutdown. */
-  get pending (): number {
-    return this.#pending.size
   }
 
   /** Stops waiting between attempts and abandons those in flight. */
