@@ -54,9 +54,11 @@ export function toErrorBody (error: FastifyError): ErrorBody {
     error = new MdValidationError(describeValidation(error.validation as ValidationIssue[], error.validationContext))
   }
   const statusCode = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
-  const internal = statusCode >= 500 && !error.code?.startsWith('MD_')
-  const code = error.code?.startsWith('MD_') === true ? error.code : HTTP_STATUS_CODES[statusCode] ?? `MD_HTTP_${statusCode}`
-  const hint = (error as { hint?: string }).hint ?? HINTS[code] ?? FASTIFY_HINTS[error.code ?? '']
+  // Not every thrown thing has a string code: a DOMException's is a number.
+  const ownCode = typeof error.code === 'string' ? error.code : ''
+  const internal = statusCode >= 500 && !ownCode.startsWith('MD_')
+  const code = ownCode.startsWith('MD_') ? ownCode : HTTP_STATUS_CODES[statusCode] ?? `MD_HTTP_${statusCode}`
+  const hint = (error as { hint?: string }).hint ?? HINTS[code] ?? FASTIFY_HINTS[ownCode]
   const details = internal ? undefined : (error as { details?: Record<string, unknown> }).details
   return {
     statusCode,

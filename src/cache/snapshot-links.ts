@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto'
 import { mkdir, readlink, rename, stat, symlink, writeFile } from 'node:fs/promises'
-import { dirname, join, relative } from 'node:path'
-import { blobPath, refPath, snapshotFilePath, tmpDirOf } from './cache-layout.js'
+import { dirname, relative } from 'node:path'
+import { blobPath, refPath, snapshotFilePath } from './cache-layout.js'
+import { temporaryPath } from './cache-temporaries.js'
 import { ifMissing } from './cache-scan.js'
 
 /** Is the verified blob in place? Only verified bytes are ever renamed into `blobs/`. */
@@ -21,13 +21,6 @@ export async function createSnapshotLink (cacheDir: string, modelId: string, com
   const temporary = await temporaryPath(cacheDir)
   await symlink(target, temporary)
   await rename(temporary, link)
-}
-
-/** A fresh name outside snapshots/ and refs/, where a scanner would take a leftover for real. */
-async function temporaryPath (cacheDir: string): Promise<string> {
-  const dir = tmpDirOf(cacheDir)
-  await mkdir(dir, { recursive: true })
-  return join(dir, randomUUID())
 }
 
 /**

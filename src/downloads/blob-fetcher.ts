@@ -96,7 +96,7 @@ export async function downloadToTmpAndMove (transfer: BlobTransfer): Promise<voi
   if (written !== size || digest !== etag) {
     await unlink(partialPath)
     await state.remove()
-    throw new RetryableError(`checksum mismatch: expected ${etag}, got ${digest} over ${written} bytes; the file is fetched again`)
+    throw new RetryableError(`checksum mismatch: expected ${etag}, got ${digest} over ${written} bytes`)
   }
   await rename(partialPath, transfer.blobPath)
   await syncDirectory(dirname(transfer.blobPath))
@@ -228,7 +228,7 @@ async function send (url: URL, headers: Record<string, string>, transfer: BlobTr
   } catch (err) {
     if (signal.aborted) throw err
     const refused = providerRefusal(err)
-    if (refused !== undefined) throw new RetryableError(`the Hub is ${refused.status}; the file waits ${refused.retryAfterS} s`, refused.retryAfterS * 1000)
+    if (refused !== undefined) throw new RetryableError(`the Hub is ${refused.status} (it takes calls again in ${refused.retryAfterS} s)`, refused.retryAfterS * 1000)
     throw new RetryableError(`the request to ${url.host} failed (${codeOf(err)})`)
   }
 }

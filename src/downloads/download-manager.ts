@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { newCallbackState, type CallbackSender } from '../callbacks/callback-sender.js'
 import type { DefaultModelStore } from '../cache/default-model-store.js'
+import { sweepAbandoned } from '../cache/cache-temporaries.js'
 import { diskSpace } from '../cache/disk-space.js'
 import { HINTS, MdInsufficientStorageError, MdJobNotFoundError, MdShuttingDownError } from '../errors.js'
 import type { HubClient } from '../hub/hub-client.js'
@@ -95,6 +96,7 @@ export class DownloadManager {
    * with the same job ids and callbacks, from their `.incomplete` files.
    */
   async resume (): Promise<void> {
+    await this.#sweep()
     await Promise.all([...this.#resuming.values()].map(async (resuming) => {
       resuming.started ??= this.#resumeOne(resuming.entry)
       await resuming.started
@@ -371,6 +373,18 @@ export class DownloadManager {
     for (const listener of this.#endedListeners) listener(job)
     this.#saveJournal()
     if (!interrupted && request?.callbackUrl !== undefined) this.#sendCallback(job, request.callbackUrl)
+    // A server that restarted soon after a crash sweeps its leftovers once they are old enough.
+    void this.#sweep()
+  }
+
+  /** Removes the temporaries and trash that killed processes left in the cache. */
+  async #sweep (): Promise<void> {
+    // File times are real times, whatever clock the jobs are stamped with.
+    const removed = await sweepAbandoned(this.#options.cacheDir, Date.now()).catch((err: unknown) => {
+      this.#options.log.warn({ reason: (err as Error).message }, 'leftover temporary files could not be removed')
+      return 0
+    })
+    if (removed > 0) this.#options.log.info({ removed }, 'removed temporary files left by a process that stopped mid-step')
   }
 
   /** Tells the caller's callback URL that the job ended, in the background. */
@@ -416,7 +430,9 @@ function insufficientStorage (modelId: string, needed: number, free: number): Er
 }
 
 function jobError (err: unknown): JobError {
-  const code = (err as { code?: string }).code
+  // Not every error's code is a string: a DOMException's is a number.
+  const raw = (err as { code?: unknown }).code
+  const code = typeof raw === 'string' ? raw : undefined
   const message = err instanceof Error ? err.message : String(err)
   if (code === 'ENOSPC') return { code: 'MD_INSUFFICIENT_STORAGE', message: 'The disk filled up during the download; verified files are kept', hint: HINTS.MD_INSUFFICIENT_STORAGE! }
   if (code?.startsWith('MD_') === true) return { code, message, ...(HINTS[code] === undefined ? {} : { hint: HINTS[code] }) }

@@ -47,7 +47,7 @@ export class HubClient {
         response = await provider.fetch(input, { ...init, headers: { ...init?.headers as Record<string, string>, ...this.authHeaders } })
       } catch (err) {
         // A provider cooling down (or another answer of ours) goes to the client as it is.
-        if ((err as Error).name === 'AbortError' || (err as { code?: string }).code?.startsWith('MD_') === true) throw err
+        if ((err as Error).name === 'AbortError' || String((err as { code?: unknown }).code).startsWith('MD_')) throw err
         throw new MdHubUnreachableError(`The Hub at ${this.endpoint} could not be reached (${causeOf(err)})`)
       }
       // A redirect (the HEAD of an LFS file answers 302 to its CDN) is not an error.
@@ -68,6 +68,16 @@ export class HubClient {
 
   /** `_get_metadata_or_catch_error` for a whole snapshot: the commit a revision points at, and its files. */
   async resolveSnapshot (modelId: string, revision: string): Promise<RepoSnapshot> {
+    try {
+      return await this.#resolveSnapshot(modelId, revision)
+    } catch (err) {
+      // Bytes that arrived whole but garbled (a flipped bit, a proxy's HTML page) do not parse.
+      if (err instanceof SyntaxError) throw new MdHubError(`The Hub at ${this.endpoint} answered with JSON that does not parse (${err.message.slice(0, 200)})`)
+      throw err
+    }
+  }
+
+  async #resolveSnapshot (modelId: string, revision: string): Promise<RepoSnapshot> {
     const credentials = { hubUrl: this.endpoint, fetch: this.#fetch }
     const info = await modelInfo({ name: modelId, revision, additionalFields: ['sha'], ...credentials })
     const commit = info.sha
@@ -109,6 +119,7 @@ export class HubClient {
 }
 
 function causeOf (err: unknown): string {
+  if ((err as Error).name === 'TimeoutError') return 'no complete answer within PROVIDER_TIMEOUT_MS'
   const cause = (err as { cause?: { code?: string, message?: string } }).cause
   return cause?.code ?? cause?.message ?? (err as Error).message
 }
@@ -133,5 +144,7 @@ export async function hubError (response: Response, endpoint: string): Promise<E
   }
   if (response.status === 403) return new MdModelGatedError(`The Hub refused access${said}`)
   const error = new MdHubError(`The Hub at ${endpoint} answered ${response.status}${said}`)
-  return Object.assign(error, { upstreamStatus: response.status, retryAfter: response.headers.get('retry-after') ?? undefined })
+  const retryAfter = response.headers.get('retry-after')
+  // The Hub's own Retry-After (of a 429 or 503) is the client's too.
+  return Object.assign(error, { upstreamStatus: response.status, ...(retryAfter !== null && { headers: { 'retry-after': retryAfter } }) })
 }

@@ -95,7 +95,7 @@ export class Provider {
    */
   readonly fetch = async (input: string | URL | Request, init?: RequestInit, options: CallOptions = {}): Promise<Response> =>
     this.call(
-      async () => this.#fetch(input, { ...init, signal: init?.signal ?? AbortSignal.timeout(this.#timeoutMs) }),
+      async () => bufferedAnswer(await this.#fetch(input, { ...init, signal: init?.signal ?? AbortSignal.timeout(this.#timeoutMs) })),
       (response) => ({ status: response.status, retryAfter: response.headers.get('retry-after') ?? undefined }),
       options
     )
@@ -168,6 +168,19 @@ export class Provider {
       this.health.recordSuccess(latencyMs)
     }
   }
+}
+
+/**
+ * The answer read whole within the call's deadline: a body that breaks off or stalls halfway is a
+ * network failure of the call (counted in the health, reported as unreachable), not a broken stream
+ * that the caller trips over later. Upstream answers here are JSON documents, never file bytes.
+ */
+async function bufferedAnswer (response: Response): Promise<Response> {
+  if (response.body === null) return response
+  const body = await response.arrayBuffer()
+  // A Response cannot be built with a body for these statuses.
+  const bodiless = response.status === 204 || response.status === 304 || response.status < 200
+  return new Response(bodiless ? null : body, { status: response.status, statusText: response.statusText, headers: response.headers })
 }
 
 function networkFailure (provider: string, err: unknown): UpstreamFailure {

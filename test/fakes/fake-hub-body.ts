@@ -9,8 +9,11 @@ import type { FileBytes } from './fake-hub-repo.js'
  * GET on the CDN. HEADs and the redirect of an LFS file carry none, so they never consume one.
  */
 export interface Fault {
-  /** 'ignore-range': answer a Range request with the whole file and 200, as some servers do. */
-  kind: 'reset' | 'status' | 'corrupt' | 'slow' | 'stall' | 'ignore-range'
+  /**
+   * 'ignore-range': answer a Range request with the whole file and 200, as some servers do.
+   * 'redirect': answer 302 to `location` instead of the bytes.
+   */
+  kind: 'reset' | 'status' | 'corrupt' | 'slow' | 'stall' | 'ignore-range' | 'redirect'
   /** Repo file path it applies to; undefined for any file. */
   path?: string
   /** Matching requests it affects before it is used up; default 1. */
@@ -21,8 +24,12 @@ export interface Fault {
   retryAfter?: number
   /** For 'reset', 'stall', 'corrupt': the body offset of the cut or of the flipped byte; default half the body. */
   afterBytes?: number
+  /** For a fault in an API answer: at the first occurrence of this text in the JSON body, instead of `afterBytes`. */
+  atText?: string
   /** For 'slow'. */
   bytesPerSecond?: number
+  /** For 'redirect'. */
+  location?: string
 }
 
 /** Inclusive, like the numbers in a Range header. */

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { parseRange, streamBody, type Fault } from './fake-hub-body.js'
 import { BadListingQuery, listingItem, searchModels } from './fake-hub-listing.js'
 import { FAKE_DATE, StoredRepo, type FakeRepoSpec, type FileBytes, type StoredRevision } from './fake-hub-repo.js'
-import { passesThrough, ResponseScripts, retryAfterHeader, type ScriptedResponse } from './scripted-response.js'
+import { passesThrough, ResponseScripts, stepHeaders, type ScriptedResponse } from './scripted-response.js'
 
 // A fake Hugging Face Hub on a real socket: the model API, the resolve endpoint and an LFS "CDN",
 // with the Hub's headers and error codes, and faults a test can inject into downloads.
@@ -69,6 +69,9 @@ export class FakeHub {
   /** LFS bytes by sha256, what the CDN serves. */
   private readonly blobs = new Map<string, FileBytes>()
   private readonly faults: Array<{ fault: Fault, left: number }> = []
+  private readonly apiFaults: Array<{ pathPrefix: string, fault: Fault, left: number }> = []
+  /** The fault an API answer's JSON body is sent with, set when the request is routed. */
+  private readonly bodyFaults = new WeakMap<ServerResponse, Fault>()
   private readonly served = new Map<string, number>()
   // A prefix matches whole path segments: '/api/models' covers '/api/models/acme/tiny', not '/api/modelsx'.
   private readonly scripts = new ResponseScripts((prefix, path) => path === prefix || path.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`))
@@ -104,6 +107,23 @@ export class FakeHub {
 
   injectFault (fault: Fault): void {
     this.faults.push({ fault, left: fault.times ?? 1 })
+  }
+
+  /** Drops every fault and scripted answer not yet played, as a network that recovers. */
+  clearFaults (): void {
+    this.faults.length = 0
+    this.apiFaults.length = 0
+    this.scripts.clear()
+  }
+
+  /**
+   * The JSON bodies of the next API answers whose path starts with `pathPrefix` are sent with this
+   * fault ('reset', 'stall', 'corrupt' or 'slow'), as a flaky network would deliver them.
+   */
+  injectApiFault (pathPrefix: string, fault: Fault): void {
+    if (!pathPrefix.startsWith('/api/')) throw new Error(`injectApiFault takes an API path such as '/api/models': ${pathPrefix}`)
+    if (!['reset', 'stall', 'corrupt', 'slow'].includes(fault.kind)) throw new Error(`an API body cannot have a '${fault.kind}' fault; script a status with scriptApi`)
+    this.apiFaults.push({ pathPrefix, fault, left: fault.times ?? 1 })
   }
 
   /**
@@ -166,6 +186,8 @@ export class FakeHub {
     const reading = method === 'GET' || method === 'HEAD'
 
     const step = this.scripts.take(url.pathname)
+    const bodyFault = this.takeApiFault(url.pathname)
+    if (bodyFault !== undefined) this.bodyFaults.set(res, bodyFault)
     if (step?.delayMs !== undefined) {
       try {
         await sleep(step.delayMs, undefined, { signal: this.closing.signal })
@@ -175,8 +197,8 @@ export class FakeHub {
       }
     }
     if (step && !passesThrough(step)) {
-      if (step.body !== undefined) return this.sendJson(req, res, record, step.status, step.body, retryAfterHeader(step))
-      throw new HubError(step.status, STATUS_CODES[step.status] ?? 'Error', undefined, retryAfterHeader(step))
+      if (step.body !== undefined) return this.sendJson(req, res, record, step.status, step.body, stepHeaders(step))
+      throw new HubError(step.status, STATUS_CODES[step.status] ?? 'Error', undefined, stepHeaders(step))
     }
 
     // The CDN serves signed URLs and ignores credentials, like cdn-lfs.hf.co.
@@ -356,6 +378,11 @@ export class FakeHub {
     const fault = req.method === 'GET' ? this.takeFault(filePath) : undefined
     const range = fault?.kind === 'ignore-range' ? undefined : parseRange(req.headers.range, content.length)
     if (range === 'unsatisfiable') throw new HubError(416, 'Requested Range Not Satisfiable', undefined, { 'Content-Range': `bytes */${content.length}` })
+    if (fault?.kind === 'redirect') {
+      this.writeHead(res, record, 302, { Location: fault.location ?? '', 'Content-Length': '0' })
+      res.end()
+      return
+    }
     if (fault?.kind === 'status') {
       const faultHeaders: Record<string, string> = { 'Content-Length': '0' }
       if (fault.retryAfter !== undefined) faultHeaders['Retry-After'] = String(fault.retryAfter)
@@ -380,6 +407,15 @@ export class FakeHub {
       record.bodyBytes += count
       this.served.set(filePath, (this.served.get(filePath) ?? 0) + count)
     })
+  }
+
+  private takeApiFault (path: string): Fault | undefined {
+    const index = this.apiFaults.findIndex((entry) => this.scripts.matches(entry.pathPrefix, path))
+    const entry = this.apiFaults[index]
+    if (!entry) return undefined
+    entry.left -= 1
+    if (entry.left <= 0) this.apiFaults.splice(index, 1)
+    return entry.fault
   }
 
   private takeFault (filePath: string): Fault | undefined {
@@ -414,6 +450,12 @@ export class FakeHub {
   private sendJson (req: IncomingMessage, res: ServerResponse, record: RecordedRequest, status: number, body: unknown, headers: Record<string, string> = {}): void {
     const bytes = Buffer.from(JSON.stringify(body))
     this.writeHead(res, record, status, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(bytes.length) })
+    const fault = this.bodyFaults.get(res)
+    if (fault !== undefined && req.method !== 'HEAD') {
+      const placed = fault.atText === undefined ? fault : { ...fault, afterBytes: bytes.indexOf(fault.atText) }
+      void streamBody(res, bytes, { start: 0, end: bytes.length - 1 }, placed, (count) => { record.bodyBytes += count })
+      return
+    }
     if (req.method !== 'HEAD') record.bodyBytes = bytes.length
     res.end(req.method === 'HEAD' ? undefined : bytes)
   }

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { openAI, openRouter, type Answer, type Auth, type FakeModel, type Flavour } from './fake-provider-flavours.js'
-import { passesThrough, ResponseScripts, retryAfterHeader, type ScriptedResponse, type ScriptedStep } from './scripted-response.js'
+import { passesThrough, ResponseScripts, stepHeaders, type ScriptedResponse, type ScriptedStep } from './scripted-response.js'
 
 // A fake AI provider on a real socket, in two flavours: OpenRouter (public model list, key info) and
 // an OpenAI-compatible server (model list behind a key). Tests script status sequences, add latency,
@@ -130,7 +130,7 @@ export class FakeProvider {
     const answer = step && !passesThrough(step)
       ? this.scriptedAnswer(step, auth, method, path)
       : this.flavour.answer(method, relative, auth, this.models, path)
-    this.send(res, record, answer, retryAfterHeader(step))
+    this.send(res, record, answer, stepHeaders(step))
   }
 
   private authOf (header: string | undefined): Auth {

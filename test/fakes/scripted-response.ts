@@ -3,18 +3,19 @@
 
 /**
  * A number is that status: 4xx/5xx with the fake's standard error body, 2xx lets the request through
- * to normal behaviour. The object form adds a Retry-After header (seconds), a wait before answering,
- * or a body of its own (sent as JSON with the status, whatever the status).
+ * to normal behaviour. The object form adds a Retry-After header (seconds), a Location header (a 3xx
+ * then redirects there), a wait before answering, or a body of its own (sent as JSON with the status,
+ * whatever the status).
  */
-export type ScriptedResponse = number | { status: number, retryAfter?: number, delayMs?: number, body?: unknown }
+export type ScriptedResponse = number | ScriptedStep
 
-export interface ScriptedStep { status: number, retryAfter?: number, delayMs?: number, body?: unknown }
+export interface ScriptedStep { status: number, retryAfter?: number, location?: string, delayMs?: number, body?: unknown }
 
 /** Queues of scripted responses, each for the requests whose path its key matches, played in order. */
 export class ResponseScripts {
   private readonly queues: Array<{ key: string, steps: ScriptedStep[] }> = []
 
-  constructor (private readonly matches: (key: string, path: string) => boolean) {}
+  constructor (readonly matches: (key: string, path: string) => boolean) {}
 
   /** Appends to the queue for `key`, so scripting twice plays both sequences one after the other. */
   add (key: string, responses: ScriptedResponse[]): void {
@@ -22,6 +23,10 @@ export class ResponseScripts {
     const queue = this.queues.find((q) => q.key === key)
     if (queue) queue.steps.push(...steps)
     else this.queues.push({ key, steps })
+  }
+
+  clear (): void {
+    this.queues.length = 0
   }
 
   /** The next scripted step for a request to `path`, consumed; undefined when nothing is scripted. */
@@ -35,8 +40,11 @@ export function passesThrough (step: ScriptedStep): boolean {
   return step.status >= 200 && step.status < 300 && step.body === undefined
 }
 
-export function retryAfterHeader (step: ScriptedStep | undefined): Record<string, string> {
-  return step?.retryAfter === undefined ? {} : { 'Retry-After': String(step.retryAfter) }
+export function stepHeaders (step: ScriptedStep | undefined): Record<string, string> {
+  return {
+    ...(step?.retryAfter !== undefined && { 'Retry-After': String(step.retryAfter) }),
+    ...(step?.location !== undefined && { Location: step.location })
+  }
 }
 
 function toStep (response: ScriptedResponse): ScriptedStep {

@@ -14,8 +14,8 @@ export interface ServerProcess {
 }
 
 /** Starts the real server as a child process, killed after the test if still running. */
-export function startServer (t: Test, env: Record<string, string>, cwd: string): ServerProcess {
-  const child = spawn(process.execPath, [SERVER], { cwd, env: { PATH: process.env.PATH ?? '', HOME: cwd, HOST: '127.0.0.1', PORT: '0', ...env } })
+export function startServer (t: Test, env: Record<string, string>, cwd: string, nodeArgs: string[] = []): ServerProcess {
+  const child = spawn(process.execPath, [...nodeArgs, SERVER], { cwd, env: { PATH: process.env.PATH ?? '', HOME: cwd, HOST: '127.0.0.1', PORT: '0', ...env } })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
