@@ -65,6 +65,7 @@ export async function downloadToTmpAndMove (transfer: BlobTransfer): Promise<voi
   transfer.signal.addEventListener('abort', stop, { once: true })
   let digest: string
   let checkpoints: PartCheckpoints | undefined
+  let discarded = false
   try {
     if (parts.length > 1) {
       await state.save(etag, size, parts)
@@ -88,8 +89,12 @@ export async function downloadToTmpAndMove (transfer: BlobTransfer): Promise<voi
   } finally {
     transfer.signal.removeEventListener('abort', stop)
     await checkpoints?.stop()
+    // A part that met a server unable to resume threw the file away, whichever part failed first.
+    discarded = !(await isStillAt(file, partialPath))
     await file.close()
-    if (parts.length > 1) await state.save(etag, size, parts).catch(() => {})
+    // The exact state for the next attempt, unless the file was thrown away (a save would revive it).
+    if (parts.length > 1 && !discarded) await state.save(etag, size, parts).catch(() => {})
+    if (discarded) await state.remove()
   }
 
   const written = (await stat(partialPath)).size
@@ -101,6 +106,12 @@ export async function downloadToTmpAndMove (transfer: BlobTransfer): Promise<voi
   await rename(partialPath, transfer.blobPath)
   await syncDirectory(dirname(transfer.blobPath))
   await state.remove()
+}
+
+/** Is the open file still the one at `path` (not unlinked, not replaced)? */
+async function isStillAt (file: FileHandle, path: string): Promise<boolean> {
+  const [open, named] = await Promise.all([file.stat(), stat(path).catch(() => undefined)])
+  return named !== undefined && named.ino === open.ino && named.dev === open.dev
 }
 
 /** Makes a rename durable; a file system that cannot sync a directory is left as it is. */
@@ -155,7 +166,6 @@ async function fetchPart (transfer: BlobTransfer, file: FileHandle, part: Part, 
     await response.body.dump().catch(() => {})
     // The server ignores Range: only a single stream from byte 0 can work with it.
     await unlink(transfer.partialPath).catch(() => {})
-    await new PartState(transfer.partialPath, transfer.tmpDir).remove()
     throw new RetryableError(`the server ignored a Range request at byte ${from}; the file is fetched again`)
   }
   let position = from
@@ -201,7 +211,6 @@ async function openRange (transfer: BlobTransfer, from: number, to: number | und
     if (statusCode === 206 || statusCode === 416) {
       // A range we did not ask for, or a partial the server cannot continue: start over.
       await unlink(transfer.partialPath).catch(() => {})
-      await new PartState(transfer.partialPath, transfer.tmpDir).remove()
       throw new RetryableError(`the server could not resume at byte ${from} (${statusCode}); the file is fetched again`)
     }
     if (statusCode === 429 || statusCode >= 500) {

@@ -89,3 +89,19 @@ t.test('DOWNLOAD_MAX_CONNECTIONS bounds the connections a job opens', async (t) 
   t.equal((await ended).status, 'complete')
   t.ok(peak <= 2, `never more than 2 at once (peak ${peak})`)
 })
+
+t.test('a part the CDN cannot resume (416) throws the partial file away: the next attempt trusts none of it', async (t) => {
+  const { app, hub, cacheDir, model } = await hubAndApp(t, { ...partedEnv, DOWNLOAD_MAX_CONNECTIONS: '3' }, WEIGHTS)
+  // Three parts start; the fourth is asked for once the quick one is done, while the two slow ones
+  // are half way, and is refused.
+  hub.injectFault({ kind: 'slow', path: 'model.safetensors', bytesPerSecond: 8 * MiB })
+  hub.injectFault({ kind: 'slow', path: 'model.safetensors', bytesPerSecond: 1 * MiB, times: 2 })
+  hub.injectFault({ kind: 'status', status: 416, path: 'model.safetensors' })
+  const { job } = await startDownload(app, { model_id: 'org/tiny' })
+  t.equal((await waitForEnd(app, job.job_id)).status, 'complete')
+  t.same(readFileSync(join(cacheDir, 'models--org--tiny', 'blobs', sha256Hex(model.weights))), model.weights)
+  const requests = cdnRequests(hub)
+  const retried = requests.slice(requests.findIndex((request) => request.status === 416) + 1)
+  t.same(retried.map((request) => request.range).sort(), ['bytes=0-1572863', 'bytes=1572864-3145727', 'bytes=3145728-4718591', 'bytes=4718592-6291455'], 'the next attempt asked for every part from its start')
+  t.ok(retried.every((request) => request.status === 206 && request.bodyBytes === rangeLength(request.range)), 'and each came down whole, once')
+})
