@@ -21,7 +21,7 @@ let runs = 0
  * Runs `body` in a new directory under the work directory and deletes it afterwards, then flushes
  * the page cache's dirty pages so the next run does not pay for this one's writes.
  */
-export async function inFreshDir<T> (ctx: BenchContext, name: string, body: (dir: string) => Promise<T>): Promise<T> {
+export async function inFreshDir<T> (ctx: Pick<BenchContext, 'workDir' | 'note'>, name: string, body: (dir: string) => Promise<T>): Promise<T> {
   const dir = join(ctx.workDir, `${String(++runs).padStart(3, '0')}-${name}`)
   mkdirSync(dir, { recursive: true })
   flushDisk()
@@ -41,7 +41,7 @@ export function flushDisk (): void {
 }
 
 /** The end of every server log of a failed run, before its directory goes. */
-function showLogs (ctx: BenchContext, dir: string): void {
+function showLogs (ctx: Pick<BenchContext, 'note'>, dir: string): void {
   const logs = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.log'))
   for (const log of logs) ctx.note(`${log}, last lines:\n${readFileSync(join(dir, log), 'utf8').split('\n').slice(-20).join('\n')}`)
 }

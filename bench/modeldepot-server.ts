@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { eventLoopLag, probeArgs, type EventLoopLag } from './event-loop-reader.js'
+import { eventLoopLag, memoryAfterFullGc, probeArgs, probeMemory, type EventLoopLag, type ProbeMemory } from './event-loop-reader.js'
 import { startNodeServer, type NodeServer } from './node-process.js'
 
 /** The built entry point: what `npm start` and the Docker image run. */
@@ -26,12 +26,26 @@ export async function startModeldepot ({ dir, hubUrl, env = {}, nodeArgs = [] }:
   return startNodeServer(SERVER, settings(dir, hubUrl, env), dir, join(dir, 'modeldepot.log'), nodeArgs)
 }
 
-/** The same, with the event-loop probe preloaded (event-loop-probe.ts), to measure its lag from inside. */
-export async function startProbedModeldepot ({ dir, hubUrl, env = {}, nodeArgs = [] }: ModeldepotOptions): Promise<{ server: NodeServer, lagBetween: (from: number, to: number) => Promise<EventLoopLag> }> {
+export interface ProbedModeldepot {
+  server: NodeServer
+  lagBetween: (from: number, to: number) => Promise<EventLoopLag>
+  /** The probe's memory readings (V8 heap, Buffers, RSS) between two moments. */
+  memoryBetween: (from: number, to: number) => Promise<ProbeMemory[]>
+  /** A full garbage collection in the server, and the memory left after it (needs nodeArgs ['--expose-gc']). */
+  memoryAfterFullGc: () => Promise<ProbeMemory>
+}
+
+/** The same, with the event-loop probe preloaded (event-loop-probe.ts), to measure its lag and memory from inside. */
+export async function startProbedModeldepot ({ dir, hubUrl, env = {}, nodeArgs = [] }: ModeldepotOptions): Promise<ProbedModeldepot> {
   mkdirSync(dir, { recursive: true })
   const file = join(dir, 'event-loop.txt')
   const server = await startNodeServer(SERVER, { ...settings(dir, hubUrl, env), BENCH_EVENT_LOOP_FILE: file }, dir, join(dir, 'modeldepot.log'), [...probeArgs, ...nodeArgs])
-  return { server, lagBetween: async (from, to) => eventLoopLag(file, from, to) }
+  return {
+    server,
+    lagBetween: async (from, to) => eventLoopLag(file, from, to),
+    memoryBetween: async (from, to) => probeMemory(file, from, to),
+    memoryAfterFullGc: async () => memoryAfterFullGc(file)
+  }
 }
 
 function settings (dir: string, hubUrl: string, env: Record<string, string>): Record<string, string> {

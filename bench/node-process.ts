@@ -54,8 +54,17 @@ export async function startNodeServer (script: string, env: Record<string, strin
 
 /** VmHWM of a live process, in bytes. */
 export function peakRss (pid: number): number | undefined {
+  return statusBytes(pid, 'VmHWM')
+}
+
+/** VmRSS of a live process (resident now), in bytes; read from outside, so a busy server cannot delay it. */
+export function currentRss (pid: number): number | undefined {
+  return statusBytes(pid, 'VmRSS')
+}
+
+function statusBytes (pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined {
   try {
-    const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
+    const kb = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
     return kb === undefined ? undefined : Number(kb) * 1024
   } catch {
     return undefined
