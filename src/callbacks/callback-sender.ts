@@ -114,7 +114,9 @@ export class CallbackSender {
       const retryAfterMs = parseRetryAfter(typeof retryAfter === 'string' ? retryAfter : undefined, this.#now())
       return { delivered: false, retry: RETRIED.has(status) || status >= 500, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) }
     } catch (err) {
-      const code = (err as { code?: string }).code ?? (err as Error).name
+      // A DOMException's code is a number: the name says more.
+      const raw = (err as { code?: unknown }).code
+      const code = typeof raw === 'string' ? raw : (err as Error).name
       const timedOut = (err as Error).name === 'TimeoutError' || code.startsWith('UND_ERR_HEADERS_TIMEOUT') || code.startsWith('UND_ERR_BODY_TIMEOUT')
       state.error = timedOut ? `no answer within ${timeoutMs} ms` : `the receiver could not be reached (${code})`
       return { delivered: false, retry: true }

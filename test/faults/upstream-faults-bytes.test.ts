@@ -1,0 +1,4 @@
+import t from 'tap'
+import { testFaultsIn } from './upstream-fault-matrix.js'
+
+testFaultsIn(t, 'bytes')
