@@ -228,7 +228,7 @@ export class JobRun {
     const job = this.#job
     await downloadToTmpAndMove({
       url: hub.fileUrl(job.model_id, job.commit, file.path),
-      hubHeaders: hub.authHeaders,
+      hubHeaders: () => hub.authHeaders,
       throughHub: async (request) => hub.send(request),
       endpoint: hub.endpoint,
       partialPath: incompletePath(cacheDir, job.model_id, file.etag),
