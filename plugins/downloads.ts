@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { removeStaleScratch } from '../src/cache/cache-scratch.js'
 import { DefaultModelStore } from '../src/cache/default-model-store.js'
 import { CallbackSender } from '../src/callbacks/callback-sender.js'
 import type { Config } from '../src/config.js'
@@ -34,8 +35,16 @@ async function downloadsPlugin (app: FastifyInstance, { config }: DownloadsOptio
   })
   app.decorate('downloads', downloads)
   // Jobs a shutdown or a crash interrupted start again by themselves, once the app is ready; their
-  // planning asks the Hub, so it runs in the background rather than hold up the start.
-  app.addHook('onReady', async () => { void downloads.resume() })
+  // planning asks the Hub, so it runs in the background rather than hold up the start. So does
+  // sweeping the scratch files a crashed process left.
+  app.addHook('onReady', async () => {
+    void downloads.resume()
+    void removeStaleScratch(config.hubCacheDir).then((removed) => {
+      if (removed > 0) app.log.info({ removed }, 'scratch files a stopped process left in the cache were removed')
+    }, (err: unknown) => {
+      app.log.warn({ reason: (err as Error).message }, 'scratch files left in the cache could not be removed')
+    })
+  })
   app.decorate('defaultModel', defaultModel)
   // Graceful shutdown: running jobs stop, keep their .incomplete files and stay in the journal for the next start.
   // preClose, before the server waits for in-flight requests: a long poll (?wait=) wakes up as its job stops.

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import { lstat, mkdir, readdir, readFile, readlink, realpath, rename, rm, unlink } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
-import { blobsDir, lockPath, refPath, repoDir, snapshotDir } from './cache-layout.js'
+import { blobsDir, lockPath, refPath, repoDir, snapshotDir, trashDirOf } from './cache-layout.js'
 import { ifMissing, walkFiles } from './cache-scan.js'
 
 // Deleting moves the folder aside first (one atomic rename inside the cache, so on the same file
 // system): a reader sees the model or its absence, never a half-deleted snapshot.
 async function removeAtomically (cacheDir: string, path: string): Promise<void> {
-  const trash = join(cacheDir, '.modeldepot', 'trash', randomUUID())
+  const trash = join(trashDirOf(cacheDir), randomUUID())
   await mkdir(join(trash, '..'), { recursive: true })
   await rename(path, trash)
   await rm(trash, { recursive: true, force: true })

@@ -24,4 +24,6 @@ export const snapshotFilePath = (cacheDir: string, repoId: string, commit: strin
 export const refPath = (cacheDir: string, repoId: string, revision: string): string => join(repoDir(cacheDir, repoId), 'refs', ...revision.split('/'))
 /** modeldepot's temporary files: inside the cache (same file system, so renames are atomic), outside any repo. */
 export const tmpDirOf = (cacheDir: string): string => join(cacheDir, '.modeldepot', 'tmp')
+/** Where a deleted model folder is moved before it is removed (see cache-delete.ts). */
+export const trashDirOf = (cacheDir: string): string => join(cacheDir, '.modeldepot', 'trash')
 export const lockPath = (cacheDir: string, repoId: string, etag: string): string => join(cacheDir, '.locks', repoFolderName(repoId), `${etag}.modeldepot.lock`)
