@@ -33,9 +33,12 @@ async function downloadsPlugin (app: FastifyInstance, { config }: DownloadsOptio
     journal: new JobJournal(config.hubCacheDir, config.jobHistory)
   })
   app.decorate('downloads', downloads)
-  // Jobs a shutdown or a crash interrupted start again by themselves, once the app is ready; their
-  // planning asks the Hub, so it runs in the background rather than hold up the start.
-  app.addHook('onReady', async () => { void downloads.resume() })
+  // Jobs a shutdown or a crash interrupted start again by themselves, once the app is ready (after
+  // a sweep of what a crashed process left); their planning asks the Hub, so it runs in the
+  // background rather than hold up the start.
+  app.addHook('onReady', async () => {
+    void downloads.resume()
+  })
   app.decorate('defaultModel', defaultModel)
   // Graceful shutdown: running jobs stop, keep their .incomplete files and stay in the journal for the next start.
   // preClose, before the server waits for in-flight requests: a long poll (?wait=) wakes up as its job stops.

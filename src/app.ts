@@ -16,6 +16,7 @@ import apiRoutes from '../routes/api.js'
 import healthRoutes from '../routes/health.js'
 import metricsRoutes from '../routes/metrics.js'
 import type { Config } from './config.js'
+import { MdShuttingDownError } from './errors.js'
 import { createLogger, SecretList } from './logger.js'
 import type { serverTimeoutOptions } from './server-timeouts.js'
 
@@ -56,7 +57,8 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     // A hop count means "trust the n proxies nearest to us" (proxy-addr's rule; Fastify's types omit numbers).
     trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
     bodyLimit: BODY_LIMIT_BYTES,
-    return503OnClosing: true,
+    // Refused by our own hook below instead, in the common error shape.
+    return503OnClosing: false,
     frameworkErrors: frameworkError,
     ...options.server
   }).withTypeProvider<TypeBoxTypeProvider>()
@@ -66,6 +68,14 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   app.decorate('startedAt', Date.now())
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
+  })
+  // From the start of a shutdown, a request that still arrives (on a kept-alive connection, or before
+  // the listener closes) is refused with 503 MD_SHUTTING_DOWN, as every error is answered, and its
+  // connection closed; those already under way are finished. First of the preClose hooks.
+  let closing = false
+  app.addHook('preClose', async () => { closing = true })
+  app.addHook('onRequest', async () => {
+    if (closing) throw new MdShuttingDownError()
   })
 
   await app.register(errorsPlugin)

@@ -5,10 +5,10 @@ import { tmpDirOf, trashDirOf } from './cache-layout.js'
 import { ifMissing } from './cache-scan.js'
 
 // modeldepot makes links, refs and parts states aside in `.modeldepot/tmp` and renames them into
-// place; a delete renames a folder into `.modeldepot/trash` and then removes it. Each step lives
-// for milliseconds, so an entry much older was left by a process killed between the two.
+// place; a delete renames a folder into `.modeldepot/trash` and then removes it. A temporary lives
+// for milliseconds, so one much older was left by a process killed between the two steps.
 
-/** Old enough that no live process (this one, or a replica on the same volume) still means to rename or remove it. */
+/** Old enough that no live process (this one, or a replica on the same volume) still means to rename it. */
 export const ABANDONED_AFTER_MS = 60_000
 
 /** A fresh name outside snapshots/ and refs/, where a scanner would take a leftover for real. */
@@ -18,17 +18,24 @@ export async function temporaryPath (cacheDir: string): Promise<string> {
   return join(dir, randomUUID())
 }
 
-/** Removes what killed processes left in the temporary and trash folders; answers how many entries. */
+/**
+ * Removes what killed processes left: entries of the temporary folder old enough to be abandoned,
+ * and every folder in the trash (never needed again; a replica removing the same one at once is
+ * harmless with `force`). Answers how many entries went.
+ */
 export async function sweepAbandoned (cacheDir: string, now: number = Date.now()): Promise<number> {
   let removed = 0
-  for (const dir of [tmpDirOf(cacheDir), trashDirOf(cacheDir)]) {
-    for (const name of await readdir(dir).catch(ifMissing<string[]>([]))) {
-      const path = join(dir, name)
-      const stats = await lstat(path).catch(ifMissing(undefined))
-      if (stats === undefined || now - stats.mtimeMs < ABANDONED_AFTER_MS) continue
-      await rm(path, { recursive: true, force: true })
-      removed++
-    }
+  const tmp = tmpDirOf(cacheDir)
+  for (const name of await readdir(tmp).catch(ifMissing<string[]>([]))) {
+    const stats = await lstat(join(tmp, name)).catch(ifMissing(undefined))
+    if (stats === undefined || now - stats.mtimeMs < ABANDONED_AFTER_MS) continue
+    await rm(join(tmp, name), { recursive: true, force: true })
+    removed++
+  }
+  const trash = trashDirOf(cacheDir)
+  for (const name of await readdir(trash).catch(ifMissing<string[]>([]))) {
+    await rm(join(trash, name), { recursive: true, force: true })
+    removed++
   }
   return removed
 }

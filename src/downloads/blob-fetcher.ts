@@ -9,8 +9,11 @@ import { parseRetryAfter, RetryableError } from './retry.js'
 export interface BlobTransfer {
   /** The Hub's resolve URL for the file at its commit. */
   url: string
-  /** Sent to the Hub only: a redirect to another host (the CDN) drops them. */
-  hubHeaders: Record<string, string>
+  /**
+   * Sent to the Hub only (a redirect to another host, the CDN, drops them); read as each request is
+   * sent, so a token rotated mid-download is used by the next part or retry, never the revoked one.
+   */
+  hubHeaders: () => Record<string, string>
   endpoint: string
   partialPath: string
   blobPath: string
@@ -147,6 +150,8 @@ async function hashInFileOrder (file: FileHandle, parts: readonly Part[], hasher
       continue
     }
     while (hashed < end) {
+      // A resumed partial of many GiB takes a while to read back: a cancel or a shutdown stops it here.
+      signal.throwIfAborted()
       const { bytesRead } = await file.read(buffer, 0, Math.min(HASH_CHUNK, end - hashed), hashed)
       if (bytesRead === 0) throw new RetryableError(`the partial file is shorter than its recorded progress at byte ${hashed}`)
       hasher.update(buffer.subarray(0, bytesRead))
@@ -191,17 +196,17 @@ type Body = Dispatcher.ResponseData['body']
 /** GET bytes `from`–`to` (or the whole file), following the Hub's redirect to its CDN; answers 200 or a matching 206. */
 async function openRange (transfer: BlobTransfer, from: number, to: number | undefined, signal: AbortSignal): Promise<{ statusCode: number, body: Body }> {
   let url = new URL(transfer.url)
-  let headers: Record<string, string> = { ...transfer.hubHeaders }
+  let hubHeaders = transfer.hubHeaders
   const range: Record<string, string> = from === 0 && to === undefined ? {} : { range: `bytes=${from}-${to ?? ''}` }
   for (let hop = 0; hop < 5; hop++) {
-    const response = await send(url, { ...headers, ...range }, transfer, signal)
+    const response = await send(url, () => ({ ...hubHeaders(), ...range }), transfer, signal)
     const { statusCode } = response
     if (statusCode >= 300 && statusCode < 400) {
       const location = response.headers.location
       await response.body.dump()
       if (typeof location !== 'string') throw new RetryableError(`the Hub answered ${statusCode} without a Location`)
       const next = new URL(location, url)
-      if (next.host !== url.host) headers = {}
+      if (next.host !== url.host) hubHeaders = () => ({})
       url = next
       continue
     }
@@ -222,10 +227,11 @@ async function openRange (transfer: BlobTransfer, from: number, to: number | und
   throw new RetryableError('too many redirects')
 }
 
-async function send (url: URL, headers: Record<string, string>, transfer: BlobTransfer, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+async function send (url: URL, headers: () => Record<string, string>, transfer: BlobTransfer, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+  // The headers are made when the Hub's limiter lets the request go, not when it was queued.
   const get = async (): Promise<Dispatcher.ResponseData> => request(url, {
     method: 'GET',
-    headers,
+    headers: headers(),
     signal,
     // No bytes for this long, before the first byte or between two, is a stall.
     headersTimeout: transfer.readTimeoutMs,

@@ -1,6 +1,6 @@
-import { unlink } from 'node:fs/promises'
+import { readdir, unlink } from 'node:fs/promises'
 import pLimit from 'p-limit'
-import { blobPath, incompletePath, lockPath, tmpDirOf } from '../cache/cache-layout.js'
+import { blobPath, blobsDir, incompletePath, lockPath, tmpDirOf } from '../cache/cache-layout.js'
 import type { DefaultModelStore } from '../cache/default-model-store.js'
 import { createSnapshotLink, hasBlob, writeRef } from '../cache/snapshot-links.js'
 import type { HubClient } from '../hub/hub-client.js'
@@ -123,12 +123,25 @@ export class JobRun {
     this.controller.signal.throwIfAborted()
     await writeRef(cacheDir, this.#job.model_id, this.#job.revision, this.#plan.commit)
     if (this.#job.set_default) await this.#ctx.defaultModel.set(this.#job.model_id)
+    // Tidying up: the snapshot is complete whether or not it succeeds.
+    await this.#removeLeftovers().catch((err: unknown) => {
+      this.#ctx.log.warn({ job_id: this.#job.job_id, reason: (err as Error).message }, 'leftover partial files could not be removed')
+    })
+  }
+
+  /**
+   * Every file of the job is in blobs/ now, so a partial of one of them (a dead process's, or
+   * another tool's, beside a blob that was complete all along) is a leftover that would never go.
+   */
+  async #removeLeftovers (): Promise<void> {
+    const names = new Set(await readdir(blobsDir(this.#ctx.cacheDir, this.#job.model_id)).catch(() => []))
+    await this.purgePartials(this.#plan.files.filter((file) => names.has(`${file.etag}.incomplete`) || names.has(`${file.etag}.incomplete.parts.json`)))
   }
 
   /** Deletes this job's partial files, except those another job or process is writing right now. */
-  async purgePartials (): Promise<void> {
+  async purgePartials (files: readonly PlannedFile[] = this.#plan.files): Promise<void> {
     const { cacheDir, blobsInFlight } = this.#ctx
-    for (const file of this.#plan.files) {
+    for (const file of files) {
       if (blobsInFlight.has(blobPath(cacheDir, this.#job.model_id, file.etag))) continue
       const release = await tryBlobLock(lockPath(cacheDir, this.#job.model_id, file.etag))
       if (release === undefined) continue
@@ -228,7 +241,7 @@ export class JobRun {
     const job = this.#job
     await downloadToTmpAndMove({
       url: hub.fileUrl(job.model_id, job.commit, file.path),
-      hubHeaders: hub.authHeaders,
+      hubHeaders: () => hub.authHeaders,
       throughHub: async (request) => hub.send(request),
       endpoint: hub.endpoint,
       partialPath: incompletePath(cacheDir, job.model_id, file.etag),

@@ -16,15 +16,16 @@ export async function deleteModel (cacheDir: string, downloads: DownloadManager,
   const { modelId, revision, force } = request
   const model = await scanCachedModel(cacheDir, modelId)
   const commit = revision === undefined ? undefined : await resolveCachedCommit(cacheDir, modelId, revision)
-  if (model === undefined || (revision !== undefined && commit === undefined)) {
-    throw new MdModelNotCachedError(`${modelId}${revision === undefined ? '' : `@${revision}`} is not in the cache`)
-  }
   const running = downloads.unfinishedJobsOf(modelId)
+  // A model whose download has put nothing on disk yet is there all the same: protected, or with
+  // force its download stopped, rather than a 404 that lets the download carry on.
+  const present = revision === undefined ? model !== undefined || running.length > 0 : commit !== undefined
+  if (!present) throw new MdModelNotCachedError(`${modelId}${revision === undefined ? '' : `@${revision}`} is not in the cache`)
   if (running.length > 0 && !force) {
     throw new MdModelProtectedError(`A download of ${modelId} is running (job ${running[0]!.job_id}); cancel it first or send force=true`)
   }
   // Deleting the last revision deletes the model: the default model is protected either way.
-  const removesModel = revision === undefined || model.revisions.every((cached) => cached.commit === commit)
+  const removesModel = revision === undefined || model?.revisions.every((cached) => cached.commit === commit) === true
   if (removesModel && (await defaultModel.get()).model_id === modelId && !force) {
     throw new MdModelProtectedError(`${modelId} is the default model; set another one (PUT /api/default-model) or send force=true`)
   }

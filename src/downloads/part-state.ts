@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 
 /** A byte range of a file, fetched over its own connection; `done` bytes of it are on disk. */
@@ -37,19 +37,27 @@ interface Saved { etag: string, size: number, parts: Part[] }
  * written, so it can lag behind the disk (those bytes are fetched again) but never run ahead.
  */
 export class PartState {
+  readonly #partial: string
   readonly #file: string
   readonly #tmpDir: string
 
   constructor (partialPath: string, tmpDir: string) {
+    this.#partial = partialPath
     this.#file = `${partialPath}.parts.json`
     this.#tmpDir = tmpDir
   }
 
+  /**
+   * The saved parts, if they still describe the partial file: the same blob, parts that cover it
+   * end to end, and no byte claimed past the end of what is on disk (a state left beside a partial
+   * that was truncated or replaced since). Anything else is stale, and only a plain prefix is trusted.
+   */
   async load (etag: string, size: number): Promise<Part[] | undefined> {
     try {
       const saved = JSON.parse(await readFile(this.#file, 'utf8')) as Saved
-      const valid = saved.etag === etag && saved.size === size && Array.isArray(saved.parts) &&
-        saved.parts.every((part) => Number.isInteger(part.start) && Number.isInteger(part.length) && Number.isInteger(part.done) && part.done >= 0 && part.done <= part.length)
+      const onDisk = (await stat(this.#partial)).size
+      const valid = saved.etag === etag && saved.size === size && Array.isArray(saved.parts) && coversExactly(saved.parts, size) &&
+        saved.parts.every((part) => Number.isInteger(part.done) && part.done >= 0 && part.done <= part.length && (part.done === 0 || part.start + part.done <= onDisk))
       return valid ? saved.parts : undefined
     } catch {
       return undefined
@@ -66,6 +74,16 @@ export class PartState {
   async remove (): Promise<void> {
     await unlink(this.#file).catch(() => {})
   }
+}
+
+/** Parts one after another from byte 0 to `size`, no gap and no overlap: else the hash would wait forever for a byte no part fetches. */
+function coversExactly (parts: readonly Part[], size: number): boolean {
+  let end = 0
+  for (const part of parts) {
+    if (!Number.isInteger(part.start) || !Number.isInteger(part.length) || part.start !== end || part.length <= 0) return false
+    end += part.length
+  }
+  return end === size && parts.length > 0
 }
 
 /** How often a running parted transfer saves its parts: what a kill -9 can cost each part, at most. */

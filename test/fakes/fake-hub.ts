@@ -105,6 +105,16 @@ export class FakeHub {
     }
   }
 
+  /** A token issued while the Hub runs: accepted from now on (whoami, private and gated repos aside). */
+  addToken (token: string, who: { name: string, role: TokenRole } = { name: 'rotated', role: 'read' }): void {
+    this.tokens.set(token, who)
+  }
+
+  /** A token revoked on the Hub: from now on it is refused (401) like any unknown token. */
+  revokeToken (token: string): void {
+    this.tokens.delete(token)
+  }
+
   injectFault (fault: Fault): void {
     this.faults.push({ fault, left: fault.times ?? 1 })
   }

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { FakeHub, sha256Hex } from '../fakes/fake-hub.js'
 import { buildTestApp } from '../helpers/app.js'
-import { corruptBlobs, leftovers } from '../helpers/cache-check.js'
+import { cacheLeftovers, wrongBlobs } from '../helpers/cache-checks.js'
 import { C1, HF_TOKEN, incompleteFiles, startDownload, tinyModel, waitForBytes, waitForEnd } from '../helpers/downloads.js'
 
 // A volume that fills up while a download writes to it: the cache on a real 16 MiB file system
@@ -58,7 +58,7 @@ t.test('the disk fills up mid-write: the job ends in MD_INSUFFICIENT_STORAGE, th
   t.ok(partial, 'the partial file is kept, to resume')
   const kept = statSync(join(cacheDir, 'models--org--tiny', 'blobs', partial!)).size
   t.ok(kept >= 2 * 1024 * 1024, `it holds what was written (${kept} bytes)`)
-  t.same(corruptBlobs(cacheDir), [], 'no blob holds wrong bytes')
+  t.same(wrongBlobs(cacheDir), [], 'no blob holds wrong bytes')
 
   rmSync(filler)
   const servedBefore = hub.bytesServed('model.safetensors')
@@ -66,5 +66,5 @@ t.test('the disk fills up mid-write: the job ends in MD_INSUFFICIENT_STORAGE, th
   t.equal((await waitForEnd(app, again.job.job_id)).status, 'complete')
   t.equal(hub.bytesServed('model.safetensors') - servedBefore, model.weights.length - kept, 'only the missing bytes came down')
   t.same(readFileSync(join(cacheDir, 'models--org--tiny', 'blobs', sha256Hex(model.weights))), model.weights)
-  t.same(leftovers(cacheDir), [])
+  t.same(cacheLeftovers(cacheDir), [])
 })

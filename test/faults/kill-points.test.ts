@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { FakeHub, sha256Hex } from '../fakes/fake-hub.js'
 import { KEY } from '../helpers/app.js'
-import { corruptBlobs, leftovers } from '../helpers/cache-check.js'
+import { cacheLeftovers, wrongBlobs } from '../helpers/cache-checks.js'
 import { C1, HF_TOKEN, tinyModel } from '../helpers/downloads.js'
 import { listeningPort, startServer } from '../helpers/server-process.js'
 
@@ -105,8 +105,8 @@ for (const point of POINTS) {
       t.same(readFileSync(join(repo, 'snapshots', C1, file.path)), Buffer.from(file.content), `${file.path} is right`)
     }
     t.equal(readFileSync(paths.ref, 'utf8'), C1, 'refs/main names the commit')
-    t.same(corruptBlobs(cacheDir), [], 'every blob holds the bytes its name promises')
-    t.same(leftovers(cacheDir), [], 'no partial, temporary, lock or dangling link is left')
+    t.same(wrongBlobs(cacheDir), [], 'every blob holds the bytes its name promises')
+    t.same(cacheLeftovers(cacheDir), [], 'no partial, temporary, lock or dangling link is left')
     second.child.kill('SIGTERM')
     t.equal(await second.exited, 0)
   })

@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import type { FakeHub } from '../fakes/fake-hub.js'
 import { auth } from '../helpers/app.js'
-import { corruptBlobs, leftovers } from '../helpers/cache-check.js'
+import { cacheLeftovers, wrongBlobs } from '../helpers/cache-checks.js'
 import { C1, hubAndApp, startDownload, waitForEnd } from '../helpers/downloads.js'
 
 // Every fault the Hub can throw, in one phase of a download: the model's metadata, its file
@@ -132,7 +132,7 @@ export function testFaultsIn (t: Test, phase: Phase): void {
             t.match(ended.error, { code: 'MD_DOWNLOAD_FAILED', message: BYTES_CAUSE[fault], hint: /same request again/ })
           }
         }
-        t.same(corruptBlobs(cacheDir), [], 'no blob holds wrong bytes')
+        t.same(wrongBlobs(cacheDir), [], 'no blob holds wrong bytes')
 
         // The network recovers: the same request completes, and leaves nothing behind.
         hub.clearFaults()
@@ -141,8 +141,8 @@ export function testFaultsIn (t: Test, phase: Phase): void {
         for (const file of model.main) {
           t.same(readFileSync(join(cacheDir, 'models--org--tiny', 'snapshots', C1, file.path)), Buffer.from(file.content), `${file.path} is right`)
         }
-        t.same(corruptBlobs(cacheDir), [])
-        t.same(leftovers(cacheDir), [], 'no partial, temporary, lock or dangling link is left')
+        t.same(wrongBlobs(cacheDir), [])
+        t.same(cacheLeftovers(cacheDir), [], 'no partial, temporary, lock or dangling link is left')
       })
     }
   }

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { sha256Hex } from '../fakes/fake-hub.js'
-import { corruptBlobs } from '../helpers/cache-check.js'
+import { wrongBlobs } from '../helpers/cache-checks.js'
 import { hubAndApp, startDownload, waitForEnd } from '../helpers/downloads.js'
 import { API_PATHS, ENV, testFaultsIn } from './upstream-fault-matrix.js'
 
@@ -13,5 +13,5 @@ t.test('a listing whose object id is garbled: the download is refused by the che
   const ended = await waitForEnd(app, job.job_id)
   t.equal(ended.status, 'error')
   t.match(ended.error, { code: 'MD_DOWNLOAD_FAILED', message: /checksum mismatch/ })
-  t.same(corruptBlobs(cacheDir), [], 'the weights never went into blobs/ under the wrong name')
+  t.same(wrongBlobs(cacheDir), [], 'the weights never went into blobs/ under the wrong name')
 })

@@ -76,6 +76,29 @@ export async function waitForBytes (app: FastifyInstance, jobId: string, bytes: 
   throw new Error(`job ${jobId} never moved ${bytes} bytes`)
 }
 
+/** Polls the job until `reached` holds (a state, never a duration), for tests that act at one point of a download. */
+export async function waitForJob (app: FastifyInstance, jobId: string, reached: (job: Record<string, any>) => boolean, what: string): Promise<Record<string, any>> {
+  for (let i = 0; i < 1500; i++) {
+    const job = (await app.inject({ url: `/api/downloads/${jobId}`, headers: auth() })).json()
+    if (reached(job)) return job
+    if (['complete', 'error', 'cancelled'].includes(job.status)) throw new Error(`job ${jobId} ended (${job.status as string}) before ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  throw new Error(`job ${jobId} never reached ${what}`)
+}
+
+/**
+ * File bytes the Hub sent for `filePath` in answers to the requests made since `mark` (an index into
+ * hub.requests): what a resume fetched, untouched by bytes of an aborted earlier request still being counted.
+ */
+export function servedSince (hub: FakeHub, mark: number, filePath: string): number {
+  return hub.requests.slice(mark).filter((request) => {
+    const url = new URL(request.url, hub.url)
+    const forFile = url.searchParams.get('path') === filePath || (url.pathname.includes('/resolve/') && url.pathname.endsWith(`/${filePath}`))
+    return forFile && (request.status === 200 || request.status === 206)
+  }).reduce((sum, request) => sum + request.bodyBytes, 0)
+}
+
 export const incompleteFiles = (cacheDir: string, modelId: string): string[] => {
   const blobs = join(cacheDir, `models--${modelId.replace('/', '--')}`, 'blobs')
   return existsSync(blobs) ? readdirSync(blobs).filter((name) => name.endsWith('.incomplete')) : []
