@@ -1,15 +1,18 @@
-import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { newCallbackState, type CallbackSender } from '../callbacks/callback-sender.js'
+import type { CallbackSender } from '../callbacks/callback-sender.js'
 import type { DefaultModelStore } from '../cache/default-model-store.js'
 import { sweepAbandoned } from '../cache/cache-temporaries.js'
 import { diskSpace } from '../cache/disk-space.js'
-import { HINTS, MdInsufficientStorageError, MdJobNotFoundError, MdShuttingDownError } from '../errors.js'
+import { MdJobNotFoundError, MdShuttingDownError } from '../errors.js'
 import type { HubClient } from '../hub/hub-client.js'
 import { isFinal, type DownloadJob, type JobError, type JobStore } from './download-job.js'
+import { insufficientStorage, jobError, SHUTDOWN_BEFORE_START, SHUTDOWN_DURING } from './job-errors.js'
 import type { JobJournal, UnfinishedEntry } from './job-journal.js'
 import { planDownload, type DownloadPlan, type DownloadRequest } from './download-plan.js'
 import { JobRun, type Logger, type RunContext } from './job-run.js'
+import { FinalWaiters } from './final-waiters.js'
+import { newJob } from './new-job.js'
+import { sameDownload } from './same-download.js'
 import type { RetryPolicy } from './retry.js'
 
 export type { DownloadPlan, DownloadRequest, PlannedFile } from './download-plan.js'
@@ -45,8 +48,6 @@ export type StartOutcome = 'created' | 'existing' | 'cached'
 /** A job that has not ended: the manager's own copy, whatever the store keeps. */
 interface Live { job: DownloadJob, run: JobRun, done?: Promise<void> }
 
-const SHUTDOWN_BEFORE_START = { code: 'MD_SERVER_SHUTDOWN', message: 'The server shut down before this download started; it starts when the server starts again' }
-const SHUTDOWN_DURING = { code: 'MD_SERVER_SHUTDOWN', message: 'The server shut down during this download; it resumes where it stopped when the server starts again' }
 
 /**
  * The download engine's front: plans a download against what the cache holds, deduplicates, queues
@@ -57,7 +58,7 @@ export class DownloadManager {
   readonly #ctx: RunContext
   readonly #live = new Map<string, Live>()
   readonly #queue: string[] = []
-  readonly #waiters = new Map<string, Set<() => void>>()
+  readonly #waiters = new FinalWaiters()
   readonly #endedListeners: Array<(job: DownloadJob) => void> = []
   // One listener per open event stream: there may be many, so no leak warning at 10.
   readonly #changes = new EventEmitter().setMaxListeners(0)
@@ -153,7 +154,7 @@ export class DownloadManager {
     if (raced !== undefined) return { job: raced, outcome: 'existing' }
     if (this.#closing) throw new MdShuttingDownError()
 
-    const job = this.#newJob(request, plan, saved)
+    const job = newJob(request, plan, new Date(this.#ctx.now()).toISOString(), saved)
     const run = new JobRun(this.#ctx, job, plan, () => this.#changed(job))
     if (plan.files.every((file) => file.cached)) {
       await run.publishCached()
@@ -216,17 +217,7 @@ export class DownloadManager {
   async waitForFinal (jobId: string, timeoutMs: number): Promise<DownloadJob> {
     const job = this.get(jobId)
     if (isFinal(job.status) || timeoutMs <= 0) return job
-    await new Promise<void>((resolve) => {
-      const waiters = this.#waiters.get(jobId) ?? new Set()
-      this.#waiters.set(jobId, waiters)
-      const done = (): void => {
-        clearTimeout(timer)
-        waiters.delete(done)
-        resolve()
-      }
-      const timer = setTimeout(done, timeoutMs)
-      waiters.add(done)
-    })
+    await this.#waiters.wait(jobId, timeoutMs)
     return this.get(jobId)
   }
 
@@ -282,34 +273,6 @@ export class DownloadManager {
     return [...this.#live.values()].reduce((total, live) => total + live.run.remainingBytes, 0)
   }
 
-  #newJob (request: DownloadRequest, plan: DownloadPlan, saved?: DownloadJob): DownloadJob {
-    const now = new Date(this.#ctx.now()).toISOString()
-    return {
-      job_id: saved?.job_id ?? randomUUID(),
-      model_id: request.modelId,
-      revision: request.revision,
-      commit: plan.commit,
-      status: 'queued',
-      progress: plan.bytes_total === 0 ? 0 : Math.floor((plan.bytes_cached / plan.bytes_total) * 100),
-      bytes_downloaded: plan.bytes_cached,
-      bytes_total: plan.bytes_total,
-      bytes_transferred: 0,
-      files_done: plan.files.filter((file) => file.cached).length,
-      files_total: plan.files.length,
-      speed_bps: 0,
-      eta_seconds: null,
-      current_files: [],
-      allow_patterns: request.allowPatterns ?? null,
-      ignore_patterns: request.ignorePatterns ?? null,
-      set_default: request.setDefault === true,
-      created_at: saved?.created_at ?? now,
-      started_at: null,
-      updated_at: now,
-      completed_at: null,
-      error: null,
-      callback: request.callbackUrl === undefined ? null : newCallbackState(request.callbackUrl)
-    }
-  }
 
   #pump (): void {
     while (!this.#closing && this.#active < this.#options.settings.maxConcurrentJobs && this.#queue.length > 0) {
@@ -368,8 +331,7 @@ export class DownloadManager {
     job.completed_at = now
     this.#changed(job)
     this.#options.log.info({ job_id: job.job_id, model_id: job.model_id, status, bytes_transferred: job.bytes_transferred, error: job.error }, 'download ended')
-    for (const wake of this.#waiters.get(job.job_id) ?? []) wake()
-    this.#waiters.delete(job.job_id)
+    this.#waiters.wake(job.job_id)
     for (const listener of this.#endedListeners) listener(job)
     this.#saveJournal()
     if (!interrupted && request?.callbackUrl !== undefined) this.#sendCallback(job, request.callbackUrl)
@@ -416,35 +378,4 @@ export class DownloadManager {
       this.#options.log.warn({ file: journal.file, reason: (err as Error).message }, 'the job journal could not be written; unfinished jobs may not resume after a restart')
     })
   }
-}
-
-/**
- * The same model, revision, patterns and callback: a second request for it joins the first. Other
- * patterns are another download (it would otherwise be answered with a job that skips its files);
- * the blobs both want are still fetched once.
- */
-function sameDownload (a: DownloadRequest, b: DownloadRequest): boolean {
-  return a.modelId === b.modelId && a.revision === b.revision && a.callbackUrl === b.callbackUrl &&
-    samePatterns(a.allowPatterns, b.allowPatterns) && samePatterns(a.ignorePatterns, b.ignorePatterns)
-}
-
-function samePatterns (a: string[] | undefined, b: string[] | undefined): boolean {
-  const key = (patterns: string[] | undefined): string => JSON.stringify(patterns === undefined ? null : [...new Set(patterns)].sort())
-  return key(a) === key(b)
-}
-
-function insufficientStorage (modelId: string, needed: number, free: number): Error {
-  return Object.assign(new MdInsufficientStorageError(`Not enough free disk space for ${modelId}: ${needed} bytes are needed and ${free} are free`), {
-    details: { needed_bytes: needed, free_bytes: free }
-  })
-}
-
-function jobError (err: unknown): JobError {
-  // Not every error's code is a string: a DOMException's is a number.
-  const raw = (err as { code?: unknown }).code
-  const code = typeof raw === 'string' ? raw : undefined
-  const message = err instanceof Error ? err.message : String(err)
-  if (code === 'ENOSPC') return { code: 'MD_INSUFFICIENT_STORAGE', message: 'The disk filled up during the download; verified files are kept', hint: HINTS.MD_INSUFFICIENT_STORAGE! }
-  if (code?.startsWith('MD_') === true) return { code, message, ...(HINTS[code] === undefined ? {} : { hint: HINTS[code] }) }
-  return { code: 'MD_DOWNLOAD_FAILED', message, hint: HINTS.MD_DOWNLOAD_FAILED! }
 }

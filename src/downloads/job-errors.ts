@@ -1,0 +1,25 @@
+import { HINTS, MdInsufficientStorageError } from '../errors.js'
+import type { JobError } from './download-job.js'
+
+// How a job's end is told: the errors a job can end with, in the job's own shape.
+
+// A shutdown is not a failure: the job stays unfinished in the journal and resumes at the next start.
+export const SHUTDOWN_BEFORE_START = { code: 'MD_SERVER_SHUTDOWN', message: 'The server shut down before this download started; it starts when the server starts again' }
+export const SHUTDOWN_DURING = { code: 'MD_SERVER_SHUTDOWN', message: 'The server shut down during this download; it resumes where it stopped when the server starts again' }
+
+export function insufficientStorage (modelId: string, needed: number, free: number): Error {
+  return Object.assign(new MdInsufficientStorageError(`Not enough free disk space for ${modelId}: ${needed} bytes are needed and ${free} are free`), {
+    details: { needed_bytes: needed, free_bytes: free }
+  })
+}
+
+/** What a job shows of the error that ended it: our code and hint, or MD_DOWNLOAD_FAILED. */
+export function jobError (err: unknown): JobError {
+  // Not every error's code is a string: a DOMException's is a number.
+  const raw = (err as { code?: unknown }).code
+  const code = typeof raw === 'string' ? raw : undefined
+  const message = err instanceof Error ? err.message : String(err)
+  if (code === 'ENOSPC') return { code: 'MD_INSUFFICIENT_STORAGE', message: 'The disk filled up during the download; the verified files and the partial one are kept', hint: HINTS.MD_INSUFFICIENT_STORAGE! }
+  if (code?.startsWith('MD_') === true) return { code, message, ...(HINTS[code] === undefined ? {} : { hint: HINTS[code] }) }
+  return { code: 'MD_DOWNLOAD_FAILED', message, hint: HINTS.MD_DOWNLOAD_FAILED! }
+}
