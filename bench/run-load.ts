@@ -1,14 +1,13 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { weightsModel } from './bench-models.js'
+import { startSession } from './bench-session.js'
 import { HubProcess } from './hub-control.js'
 import { loadChecks } from './load-checks.js'
 import { renderLoadReport } from './load-report.js'
 import { FULL_LOAD, QUICK_LOAD } from './load-settings.js'
 import { describeMachine } from './machine.js'
-import { killAll } from './node-process.js'
 import { measurePollingLoad } from './polling-load.js'
 
 // `npm run bench:load` (full: 200 clients for 60 s) or `npm run bench:load -- --quick` (200 clients
@@ -19,18 +18,7 @@ import { measurePollingLoad } from './polling-load.js'
 const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url))
 
 const settings = process.argv.includes('--quick') ? QUICK_LOAD : FULL_LOAD
-const workDir = mkdtempSync(join(tmpdir(), 'modeldepot-load-'))
-const started = Date.now()
-const note = (message: string): void => { process.stderr.write(`[load ${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${message}\n`) }
-
-const cleanUp = (): void => {
-  killAll()
-  rmSync(workDir, { recursive: true, force: true })
-}
-process.on('SIGINT', () => {
-  cleanUp()
-  process.exit(130)
-})
+const { workDir, note, cleanUp } = startSession('load')
 
 let failed = false
 const hub = await HubProcess.start()
@@ -47,7 +35,7 @@ try {
   const file = join(RESULTS_DIR, settings.quick ? 'load-quick.md' : 'load.md')
   writeFileSync(file, report)
   failed = checks.some((check) => check.pass === false)
-  note(`${failed ? 'FAILED' : 'passed'} in ${((Date.now() - started) / 1000).toFixed(0)} s; written to ${file}`)
+  note(`${failed ? 'FAILED' : 'passed'}; written to ${file}`)
 } finally {
   await hub.stop()
   cleanUp()

@@ -1,13 +1,12 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { measureOverhead, measureOverheadDuringDownload } from './api-overhead.js'
 import type { BenchContext } from './bench-context.js'
 import { manyFilesModel, oneFileModel, weightsModel } from './bench-models.js'
+import { startSession } from './bench-session.js'
 import { HubProcess } from './hub-control.js'
 import { describeMachine } from './machine.js'
-import { killAll } from './node-process.js'
 import { renderReport } from './report.js'
 import { measureResume } from './resume.js'
 import { measureManyFiles, measureQueue } from './scale.js'
@@ -26,18 +25,7 @@ const quick = process.argv.includes('--quick')
 const profiled = process.argv.includes('--cpu-prof')
 const settings = quick ? QUICK : FULL
 const profilesDir = join(RESULTS_DIR, 'profiles')
-const workDir = mkdtempSync(join(tmpdir(), 'modeldepot-bench-'))
-const started = Date.now()
-const note = (message: string): void => { process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${message}\n`) }
-
-const cleanUp = (): void => {
-  killAll()
-  rmSync(workDir, { recursive: true, force: true })
-}
-process.on('SIGINT', () => {
-  cleanUp()
-  process.exit(130)
-})
+const { workDir, note, cleanUp } = startSession('bench')
 
 const hub = await HubProcess.start()
 try {
@@ -68,7 +56,7 @@ try {
   mkdirSync(RESULTS_DIR, { recursive: true })
   const file = join(RESULTS_DIR, profiled ? 'profiled.md' : quick ? 'quick.md' : 'latest.md')
   writeFileSync(file, report)
-  note(`done in ${((Date.now() - started) / 1000).toFixed(0)} s; written to ${file}`)
+  note(`done; written to ${file}`)
   if (profiled) note(`CPU profiles in ${profilesDir}; summarize one with: node dist/bench/profile-summary.js FILE.cpuprofile`)
 } finally {
   await hub.stop()
