@@ -102,6 +102,7 @@ async function errorsPlugin (app: FastifyInstance): Promise<void> {
     schema.response = {
       ...(hasInput ? { 400: errorRef('A parameter is missing or invalid; the message names it') } : {}),
       500: errorRef('An unexpected error; the x-request-id header identifies it in the logs'),
+      ...(route.config?.answersWhileClosing === true ? {} : { 503: errorRef('MD_SHUTTING_DOWN: the server is shutting down; send the request again once it is back') }),
       ...(schema.response as object | undefined)
     }
   })

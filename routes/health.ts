@@ -27,6 +27,10 @@ export default async function healthRoutes (app: FastifyInstance): Promise<void>
   })
 
   const ready = async (_request: unknown, reply: FastifyReply): Promise<Health> => {
+    if (app.closing) {
+      reply.code(503)
+      return snapshot('the server is shutting down')
+    }
     const check = await checkCacheDirWritable(app.config.hubCacheDir)
     if (check.ok) return snapshot()
     reply.code(503)
@@ -34,21 +38,24 @@ export default async function healthRoutes (app: FastifyInstance): Promise<void>
   }
 
   app.get('/health', {
+    config: { answersWhileClosing: true },
     schema: {
       operationId: 'getHealth',
       summary: 'Overall health',
-      description: 'Answers 200 when the server is up and the model cache directory is writable, 503 with a reason otherwise. The Docker HEALTHCHECK calls it.',
+      description: 'Answers 200 when the server is up and the model cache directory is writable, 503 with a reason otherwise (also from the start of a graceful shutdown). The Docker HEALTHCHECK calls it.',
       tags: ['health'],
       security: [],
       response: { 200: healthRef('Healthy'), 503: healthRef('Not healthy; `reason` says why') }
     }
   }, ready)
 
+  // Alive while it drains: a failed liveness check would have it killed mid-shutdown.
   app.get('/health/live', {
+    config: { answersWhileClosing: true },
     schema: {
       operationId: 'getLiveness',
       summary: 'Liveness',
-      description: 'Answers 200 while the process can serve requests at all. Restart the container when it does not.',
+      description: 'Answers 200 while the process can serve requests at all, during a graceful shutdown too (it is finishing requests). Restart the container when it does not.',
       tags: ['health'],
       security: [],
       response: { 200: healthRef('Alive') }
@@ -56,10 +63,11 @@ export default async function healthRoutes (app: FastifyInstance): Promise<void>
   }, async () => snapshot())
 
   app.get('/health/ready', {
+    config: { answersWhileClosing: true },
     schema: {
       operationId: 'getReadiness',
       summary: 'Readiness',
-      description: 'Answers 200 when the model cache directory can be created and written, 503 with a reason otherwise. Route traffic only when it is 200.',
+      description: 'Answers 200 when the model cache directory can be created and written, 503 with a reason otherwise (also from the start of a graceful shutdown). Route traffic only when it is 200.',
       tags: ['health'],
       security: [],
       response: { 200: healthRef('Ready'), 503: healthRef('Not ready; `reason` says why') }

@@ -27,6 +27,12 @@ declare module 'fastify' {
     secrets: SecretList
     /** When this app was built, in ms since the epoch. */
     startedAt: number
+    /** True from the start of a graceful shutdown. */
+    closing: boolean
+  }
+  interface FastifyContextConfig {
+    /** The route still answers during a shutdown, in its own shape (the health checks). */
+    answersWhileClosing?: boolean
   }
 }
 
@@ -71,11 +77,12 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   })
   // From the start of a shutdown, a request that still arrives (on a kept-alive connection, or before
   // the listener closes) is refused with 503 MD_SHUTTING_DOWN, as every error is answered, and its
-  // connection closed; those already under way are finished. First of the preClose hooks.
-  let closing = false
-  app.addHook('preClose', async () => { closing = true })
-  app.addHook('onRequest', async () => {
-    if (closing) throw new MdShuttingDownError()
+  // connection closed; those already under way are finished. First of the preClose hooks. The health
+  // checks answer in their own shape, so an orchestrator reads the shutdown as "not ready".
+  app.decorate('closing', false)
+  app.addHook('preClose', async () => { app.closing = true })
+  app.addHook('onRequest', async (request) => {
+    if (app.closing && request.routeOptions.config.answersWhileClosing !== true) throw new MdShuttingDownError()
   })
 
   await app.register(errorsPlugin)

@@ -1,7 +1,9 @@
+import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
+import { connect, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
-import { buildTestApp } from '../helpers/app.js'
+import { buildTestApp, KEY } from '../helpers/app.js'
 
 const healthy = { status: 'ok', timestamp: String, version: /^\d+\.\d+\.\d+/, uptime_s: Number }
 
@@ -45,3 +47,40 @@ t.test('every answer carries x-request-id, keeping a sane inbound one', async (t
   const hostile = await app.inject({ url: '/health', headers: { 'x-request-id': 'evil\u0001"}{' } })
   t.match(hostile.headers['x-request-id'], /^[0-9a-f-]{36}$/, 'an unsafe inbound id is replaced')
 })
+
+t.test('from the start of a graceful shutdown, the health checks say so in their own shape; other routes answer 503 MD_SHUTTING_DOWN', async (t) => {
+  const { app } = await buildTestApp(t)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as AddressInfo
+  // Each request is half sent when the shutdown begins, and finished after: it arrives during it.
+  const urls = ['/health', '/health/ready', '/health/live', '/api/info']
+  const sockets = await Promise.all(urls.map(async (url) => {
+    const socket = connect(port, '127.0.0.1')
+    await once(socket, 'connect')
+    socket.write(`GET ${url} HTTP/1.1\r\nHost: modeldepot\r\nConnection: close\r\nAuthorization: Bearer ${KEY}\r\n`)
+    let text = ''
+    socket.on('data', (chunk: Buffer) => { text += chunk.toString() })
+    return { socket, answered: once(socket, 'end').then(() => text) }
+  }))
+  // The half requests have reached the server: their connections are in use, not idle.
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const closed = app.close()
+  // The listener stops taking connections as the shutdown begins.
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  for (const { socket } of sockets) socket.write('\r\n')
+  const [health, ready, live, info] = await Promise.all(sockets.map(async ({ answered }) => parseAnswer(await answered)))
+  await closed
+  for (const [url, answer] of [['/health', health], ['/health/ready', ready]] as const) {
+    t.equal(answer!.status, 503, `${url}: not ready`)
+    t.match(answer!.body, { ...healthy, status: 'unavailable', reason: 'the server is shutting down' }, `${url}: in the Health shape`)
+  }
+  t.equal(live!.status, 200, '/health/live: still alive while it drains')
+  t.match(live!.body, healthy)
+  t.equal(info!.status, 503)
+  t.match(info!.body, { statusCode: 503, code: 'MD_SHUTTING_DOWN', message: /shutting down/ })
+})
+
+function parseAnswer (raw: string): { status: number, body: unknown } {
+  const [head = '', body = ''] = raw.split('\r\n\r\n')
+  return { status: Number(head.split(' ')[1]), body: JSON.parse(body) }
+}
