@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { Type } from 'typebox'
+import { errorCode } from '../src/error-code.js'
 import { HINTS, HTTP_STATUS_CODES, MdRouteNotFoundError, MdValidationError } from '../src/errors.js'
 
 /** The one shape of every error answer, declared once and referenced by every route. */
@@ -54,8 +55,7 @@ export function toErrorBody (error: FastifyError): ErrorBody {
     error = new MdValidationError(describeValidation(error.validation as ValidationIssue[], error.validationContext))
   }
   const statusCode = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
-  // Not every thrown thing has a string code: a DOMException's is a number.
-  const ownCode = typeof error.code === 'string' ? error.code : ''
+  const ownCode = errorCode(error) ?? ''
   const internal = statusCode >= 500 && !ownCode.startsWith('MD_')
   const code = ownCode.startsWith('MD_') ? ownCode : HTTP_STATUS_CODES[statusCode] ?? `MD_HTTP_${statusCode}`
   const hint = (error as { hint?: string }).hint ?? HINTS[code] ?? FASTIFY_HINTS[ownCode]

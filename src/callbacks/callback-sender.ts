@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { backoffDelay, parseRetryAfter } from '../downloads/retry.js'
+import { errorCode } from '../error-code.js'
 import { maskCallbackUrl } from './callback-url.js'
 
 export interface CallbackSettings {
@@ -114,9 +115,7 @@ export class CallbackSender {
       const retryAfterMs = parseRetryAfter(typeof retryAfter === 'string' ? retryAfter : undefined, this.#now())
       return { delivered: false, retry: RETRIED.has(status) || status >= 500, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) }
     } catch (err) {
-      // A DOMException's code is a number: the name says more.
-      const raw = (err as { code?: unknown }).code
-      const code = typeof raw === 'string' ? raw : (err as Error).name
+      const code = errorCode(err) ?? (err as Error).name
       const timedOut = (err as Error).name === 'TimeoutError' || code.startsWith('UND_ERR_HEADERS_TIMEOUT') || code.startsWith('UND_ERR_BODY_TIMEOUT')
       state.error = timedOut ? `no answer within ${timeoutMs} ms` : `the receiver could not be reached (${code})`
       return { delivered: false, retry: true }

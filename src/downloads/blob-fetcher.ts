@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto'
 import { mkdir, open, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { request, type Dispatcher } from 'undici'
+import { errorCode } from '../error-code.js'
 import { hubError, type HubAnswer } from '../hub/hub-client.js'
 import { contiguousEnd, PartCheckpoints, planParts, PartState, type Part } from './part-state.js'
 import { parseRetryAfter, RetryableError } from './retry.js'
@@ -290,5 +291,5 @@ function flatHeaders (headers: Record<string, string | string[] | undefined>): R
 }
 
 function codeOf (err: unknown): string {
-  return (err as { code?: string }).code ?? (err as Error).message
+  return errorCode(err) ?? (err as Error).message
 }

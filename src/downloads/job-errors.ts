@@ -1,3 +1,4 @@
+import { errorCode } from '../error-code.js'
 import { HINTS, MdInsufficientStorageError } from '../errors.js'
 import type { JobError } from './download-job.js'
 
@@ -15,9 +16,7 @@ export function insufficientStorage (modelId: string, needed: number, free: numb
 
 /** What a job shows of the error that ended it: our code and hint, or MD_DOWNLOAD_FAILED. */
 export function jobError (err: unknown): JobError {
-  // Not every error's code is a string: a DOMException's is a number.
-  const raw = (err as { code?: unknown }).code
-  const code = typeof raw === 'string' ? raw : undefined
+  const code = errorCode(err)
   const message = err instanceof Error ? err.message : String(err)
   if (code === 'ENOSPC') return { code: 'MD_INSUFFICIENT_STORAGE', message: 'The disk filled up during the download; the verified files and the partial one are kept', hint: HINTS.MD_INSUFFICIENT_STORAGE! }
   if (code?.startsWith('MD_') === true) return { code, message, ...(HINTS[code] === undefined ? {} : { hint: HINTS[code] }) }

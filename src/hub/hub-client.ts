@@ -1,8 +1,9 @@
 import { listFiles, modelInfo } from '@huggingface/hub'
-import type { Provider } from '../providers/provider.js'
+import { isOwnError } from '../error-code.js'
 import {
   MdFileNotFoundError, MdHfTokenInvalidError, MdHubError, MdHubUnreachableError, MdModelGatedError, MdModelNotFoundError, MdRevisionNotFoundError
 } from '../errors.js'
+import type { Provider } from '../providers/provider.js'
 
 export interface HubFile {
   path: string
@@ -47,7 +48,7 @@ export class HubClient {
         response = await provider.fetch(input, { ...init, headers: { ...init?.headers as Record<string, string>, ...this.authHeaders } })
       } catch (err) {
         // A provider cooling down (or another answer of ours) goes to the client as it is.
-        if ((err as Error).name === 'AbortError' || String((err as { code?: unknown }).code).startsWith('MD_')) throw err
+        if ((err as Error).name === 'AbortError' || isOwnError(err)) throw err
         throw new MdHubUnreachableError(`The Hub at ${this.endpoint} could not be reached (${causeOf(err)})`)
       }
       // A redirect (the HEAD of an LFS file answers 302 to its CDN) is not an error.

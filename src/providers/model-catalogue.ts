@@ -1,4 +1,5 @@
 import { distance } from 'fastest-levenshtein'
+import { errorCode, isOwnError } from '../error-code.js'
 import { MdProviderError } from '../errors.js'
 import { validateRepoId } from '../hub/repo-id.js'
 import type { BlockStore, ModelBlock } from './block-store.js'
@@ -178,8 +179,8 @@ export class ModelCatalogue {
 
 /** A network failure as an API error: our errors (a cooldown) pass as they are. */
 function unreachable (provider: Provider, err: unknown): Error {
-  if ((err as { code?: string }).code?.startsWith('MD_') === true) return err as Error
-  const code = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name
+  if (isOwnError(err)) return err as Error
+  const code = (err as Error).name === 'TimeoutError' ? 'ETIMEDOUT' : errorCode((err as { cause?: unknown }).cause) ?? (err as Error).name
   return new MdProviderError(`${provider.name} could not be reached at ${provider.baseUrl} (${code})`)
 }
 

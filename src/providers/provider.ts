@@ -1,4 +1,5 @@
 import Bottleneck from 'bottleneck'
+import { errorCode } from '../error-code.js'
 import { MdProviderUnavailableError } from '../errors.js'
 import { parseRetryAfter } from '../downloads/retry.js'
 import type { ProviderDefinition, ProviderKind } from './provider-definitions.js'
@@ -184,7 +185,7 @@ async function bufferedAnswer (response: Response): Promise<Response> {
 }
 
 function networkFailure (provider: string, err: unknown): UpstreamFailure {
-  const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as { code?: string }).code
+  const cause = errorCode((err as { cause?: unknown }).cause) ?? errorCode(err)
   const code = (err as Error).name === 'TimeoutError' ? 'ETIMEDOUT' : cause ?? 'ENETWORK'
   return { code, message: `${provider} could not be reached (${code})` }
 }

@@ -50,6 +50,7 @@ export class FakeProvider {
   private peak = 0
   /** Ends pending delays on close(), so no timer outlives the fake. */
   private readonly closing = new AbortController()
+  private stalls = 0
 
   private constructor (server: Server, origin: string, options: FakeProviderOptions) {
     this.server = server
@@ -82,6 +83,11 @@ export class FakeProvider {
   /** From now on only these tokens are valid, as after a key is rotated or revoked. */
   setTokens (tokens: string[]): void {
     this.tokens = new Set(tokens)
+  }
+
+  /** The next `count` answers send their headers and half their body, then nothing more (until close). */
+  stallNextAnswers (count = 1): void {
+    this.stalls += count
   }
 
   /** The most requests in flight at once so far, counted from arrival to the end of the response. */
@@ -150,6 +156,11 @@ export class FakeProvider {
     const bytes = Buffer.from(JSON.stringify(answer.body))
     record.status = answer.status
     res.writeHead(answer.status, { ...headers, 'Content-Type': 'application/json', 'Content-Length': String(bytes.length) })
+    if (this.stalls > 0) {
+      this.stalls -= 1
+      res.write(bytes.subarray(0, Math.floor(bytes.length / 2)))
+      return
+    }
     res.end(bytes)
   }
 }

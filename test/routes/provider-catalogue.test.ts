@@ -25,6 +25,23 @@ t.test('the catalogue is cached for the TTL, refreshed on demand, and served sta
   t.match(await get('?refresh=true'), { stale: true }, 'a list of an unknown shape is refused, not cached')
 })
 
+t.test('a catalogue answer that stalls halfway is a network failure after PROVIDER_TIMEOUT_MS, not a hang or a 500', async (t) => {
+  const { app, openrouter } = await providersAndApp(t, { PROVIDER_TIMEOUT_MS: '500' })
+  const get = async (): Promise<{ statusCode: number, body: any }> => {
+    const res = await app.inject({ url: '/api/providers/openrouter/models?refresh=true', headers: auth() })
+    return { statusCode: res.statusCode, body: res.json() }
+  }
+  openrouter.stallNextAnswers()
+  const first = await get()
+  t.equal(first.statusCode, 502)
+  t.match(first.body, { code: 'MD_PROVIDER_ERROR', message: /openrouter could not be reached .*ETIMEDOUT/ })
+  t.match((await app.inject({ url: '/api/providers/openrouter', headers: auth() })).json(), { health: { last_error: { code: 'ETIMEDOUT' } } }, 'counted as the provider failing')
+
+  t.match(await get(), { statusCode: 200, body: { stale: false, count: 3 } })
+  openrouter.stallNextAnswers()
+  t.match(await get(), { statusCode: 200, body: { stale: true, count: 3 } }, 'with a list from before, that list is served, marked stale')
+})
+
 t.test('an unreachable provider with no earlier list is a 502 that names it', async (t) => {
   const { app } = await providersAndApp(t, { OPENAI_BASE_URL: 'http://127.0.0.1:9/v1' })
   const res = await app.inject({ url: '/api/providers/openai/models', headers: auth() })

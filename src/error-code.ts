@@ -1,0 +1,11 @@
+/**
+ * The string `code` of anything thrown (ours `MD_*`, Node's `ENOSPC`, undici's `UND_ERR_*`), or
+ * undefined. Not every thrown thing has one: a DOMException's `code` is a number.
+ */
+export function errorCode (err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' ? code : undefined
+}
+
+/** Ours, to pass on as it is (a cooldown, a refusal), rather than wrap as an upstream failure. */
+export const isOwnError = (err: unknown): boolean => errorCode(err)?.startsWith('MD_') === true
