@@ -99,11 +99,18 @@ async function errorsPlugin (app: FastifyInstance): Promise<void> {
     const schema = route.schema
     if (schema === undefined || schema.hide === true) return
     const hasInput = schema.body !== undefined || schema.querystring !== undefined || schema.params !== undefined
+    const own = schema.response as Record<string, { description?: string }> | undefined
+    const shuttingDown = 'MD_SHUTTING_DOWN: the server is shutting down; send the request again once it is back'
     schema.response = {
       ...(hasInput ? { 400: errorRef('A parameter is missing or invalid; the message names it') } : {}),
       500: errorRef('An unexpected error; the x-request-id header identifies it in the logs'),
-      ...(route.config?.answersWhileClosing === true ? {} : { 503: errorRef('MD_SHUTTING_DOWN: the server is shutting down; send the request again once it is back') }),
-      ...(schema.response as object | undefined)
+      ...(route.config?.answersWhileClosing === true ? {} : { 503: errorRef(shuttingDown) }),
+      ...own,
+      // A route's own 503 (a provider cooling down, too many streams) is not the only one.
+      // (The hook may see one schema twice: a GET's HEAD shares it.)
+      ...(own?.[503]?.description !== undefined && !own[503].description.includes(shuttingDown) && route.config?.answersWhileClosing !== true
+        ? { 503: errorRef(`${own[503].description}; or ${shuttingDown}`) }
+        : {})
     }
   })
 
@@ -112,7 +119,8 @@ async function errorsPlugin (app: FastifyInstance): Promise<void> {
     // Headers an error carries for the client, such as the Retry-After of a provider that cools down.
     const headers = (error as { headers?: unknown }).headers
     if (typeof headers === 'object' && headers !== null) reply.headers(headers as Record<string, string>)
-    if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed')
+    // A request refused by a shutdown is expected, not a failure to look into.
+    if (body.statusCode >= 500 && body.code !== 'MD_SHUTTING_DOWN') request.log.error({ err: error }, 'request failed')
     return reply.code(body.statusCode).send(body)
   })
 

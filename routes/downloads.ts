@@ -23,7 +23,7 @@ export default async function downloadRoutes (app: FastifyInstance): Promise<voi
       summary: 'Download a model into the cache',
       description: [
         'Starts a background download of a Hub model at a revision into the Hugging Face cache layout (`models--{org}--{name}`), where transformers, vLLM and TGI find it.',
-        'Parameters may come in the query string or a JSON body. Answers 202 with the job and a `Location` to it; 200 with the same job when that model, revision and patterns are already queued or running; 200 with a `complete` job (no bytes transferred) when the cache already has it.',
+        'Parameters may come in the query string or a JSON body. Answers 202 with the job and a `Location` to it; 200 with the same job when that model, revision, patterns and `callback_url` are already queued or running; 200 with a `complete` job (no bytes transferred) when the cache already has it.',
         'With `callback_url`, the job is POSTed there when it ends (headers `x-modeldepot-event` and, with CALLBACK_SECRET, `x-modeldepot-signature: sha256=<hex HMAC of the body>`); a URL whose host is not in CALLBACK_ALLOWED_HOSTS, not http(s), or with credentials is refused with 400 and nothing starts.',
         'With `auto=false` nothing is downloaded: 200 with the plan (commit, files, sizes, what is cached, free space, and the same download as a curl call and an `hf download` command).'
       ].join('\n\n'),

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { lstat, mkdir, readdir, rm } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { tmpDirOf, trashDirOf } from './cache-layout.js'
 import { ifMissing } from './cache-scan.js'
 
@@ -8,8 +8,13 @@ import { ifMissing } from './cache-scan.js'
 // place; a delete renames a folder into `.modeldepot/trash` and then removes it. A temporary lives
 // for milliseconds, so one much older was left by a process killed between the two steps.
 
-/** Old enough that no live process (this one, or a replica on the same volume) still means to rename it. */
-export const ABANDONED_AFTER_MS = 60_000
+/**
+ * Old enough that no live process (this one, or a replica on the same volume) still means to rename
+ * it, with room for the clock of a file server that differs from ours; keeping a leftover an hour costs nothing.
+ */
+export const ABANDONED_AFTER_MS = 60 * 60_000
+
+const STATE_TEMPORARY = /^[\w-]+\.json\.[\w-]+(\.tmp)?$/
 
 /** A fresh name outside snapshots/ and refs/, where a scanner would take a leftover for real. */
 export async function temporaryPath (cacheDir: string): Promise<string> {
@@ -26,10 +31,16 @@ export async function temporaryPath (cacheDir: string): Promise<string> {
 export async function sweepAbandoned (cacheDir: string, now: number = Date.now()): Promise<number> {
   let removed = 0
   const tmp = tmpDirOf(cacheDir)
-  for (const name of await readdir(tmp).catch(ifMissing<string[]>([]))) {
-    const stats = await lstat(join(tmp, name)).catch(ifMissing(undefined))
+  const state = dirname(tmp)
+  const candidates = [
+    ...(await readdir(tmp).catch(ifMissing<string[]>([]))).map((name) => join(tmp, name)),
+    // The state files' own temporaries (write-file-atomic's `jobs.json.<n>`, `state.json.<uuid>.tmp`).
+    ...(await readdir(state).catch(ifMissing<string[]>([]))).filter((name) => STATE_TEMPORARY.test(name)).map((name) => join(state, name))
+  ]
+  for (const path of candidates) {
+    const stats = await lstat(path).catch(ifMissing(undefined))
     if (stats === undefined || now - stats.mtimeMs < ABANDONED_AFTER_MS) continue
-    await rm(join(tmp, name), { recursive: true, force: true })
+    await rm(path, { recursive: true, force: true })
     removed++
   }
   const trash = trashDirOf(cacheDir)

@@ -94,7 +94,7 @@ export async function downloadToTmpAndMove (transfer: BlobTransfer): Promise<voi
     transfer.signal.removeEventListener('abort', stop)
     await checkpoints?.stop()
     // A part that met a server unable to resume threw the file away, whichever part failed first.
-    discarded = !(await isStillAt(file, partialPath))
+    discarded = !(await isStillAt(file, partialPath).catch(() => false))
     await file.close()
     // The exact state for the next attempt, unless the file was thrown away (a save would revive it).
     if (parts.length > 1 && !discarded) await state.save(etag, size, parts).catch(() => {})

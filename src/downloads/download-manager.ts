@@ -48,7 +48,6 @@ export type StartOutcome = 'created' | 'existing' | 'cached'
 /** A job that has not ended: the manager's own copy, whatever the store keeps. */
 interface Live { job: DownloadJob, run: JobRun, done?: Promise<void> }
 
-
 /**
  * The download engine's front: plans a download against what the cache holds, deduplicates, queues
  * jobs (at most `maxConcurrentJobs` at once, in order), and keeps each job's state in the store.
@@ -71,6 +70,7 @@ export class DownloadManager {
   #active = 0
   #closing = false
   #bytesTransferred = 0
+  #sweeping: Promise<void> | undefined
 
   constructor (options: DownloadManagerOptions) {
     this.#options = options
@@ -255,9 +255,9 @@ export class DownloadManager {
     }))
   }
 
-  // A request with another callback is not the same request: each caller is told when it ends.
-  /** Waits for journal writes under way, so a closed server leaves its journal complete. */
+  /** Waits for journal writes (and a sweep) under way, so a closed server leaves its journal complete. */
   async flushJournal (): Promise<void> {
+    await this.#sweeping
     await this.#options.journal?.flush()
   }
 
@@ -272,7 +272,6 @@ export class DownloadManager {
   #reservedBytes (): number {
     return [...this.#live.values()].reduce((total, live) => total + live.run.remainingBytes, 0)
   }
-
 
   #pump (): void {
     while (!this.#closing && this.#active < this.#options.settings.maxConcurrentJobs && this.#queue.length > 0) {
@@ -339,14 +338,17 @@ export class DownloadManager {
     void this.#sweep()
   }
 
-  /** Removes the temporaries and trash that killed processes left in the cache. */
+  /** Removes the temporaries and trash that killed processes left in the cache; one sweep at a time. */
   async #sweep (): Promise<void> {
-    // File times are real times, whatever clock the jobs are stamped with.
-    const removed = await sweepAbandoned(this.#options.cacheDir, Date.now()).catch((err: unknown) => {
-      this.#options.log.warn({ reason: (err as Error).message }, 'leftover temporary files could not be removed')
-      return 0
-    })
-    if (removed > 0) this.#options.log.info({ removed }, 'removed temporary files left by a process that stopped mid-step')
+    this.#sweeping ??= (async () => {
+      // File times are real times, whatever clock the jobs are stamped with.
+      const removed = await sweepAbandoned(this.#options.cacheDir, Date.now()).catch((err: unknown) => {
+        this.#options.log.warn({ reason: (err as Error).message }, 'leftover temporary files could not be removed')
+        return 0
+      })
+      if (removed > 0) this.#options.log.info({ removed }, 'removed temporary files left by a process that stopped mid-step')
+    })().finally(() => { this.#sweeping = undefined })
+    await this.#sweeping
   }
 
   /** Tells the caller's callback URL that the job ended, in the background. */

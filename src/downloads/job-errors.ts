@@ -1,4 +1,4 @@
-import { errorCode } from '../error-code.js'
+import { errorCode, isOwnError } from '../error-code.js'
 import { HINTS, MdInsufficientStorageError } from '../errors.js'
 import type { JobError } from './download-job.js'
 
@@ -19,6 +19,6 @@ export function jobError (err: unknown): JobError {
   const code = errorCode(err)
   const message = err instanceof Error ? err.message : String(err)
   if (code === 'ENOSPC') return { code: 'MD_INSUFFICIENT_STORAGE', message: 'The disk filled up during the download; the verified files and the partial one are kept', hint: HINTS.MD_INSUFFICIENT_STORAGE! }
-  if (code?.startsWith('MD_') === true) return { code, message, ...(HINTS[code] === undefined ? {} : { hint: HINTS[code] }) }
+  if (code !== undefined && isOwnError(err)) return { code, message, ...(HINTS[code] === undefined ? {} : { hint: HINTS[code] }) }
   return { code: 'MD_DOWNLOAD_FAILED', message, hint: HINTS.MD_DOWNLOAD_FAILED! }
 }

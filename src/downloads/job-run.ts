@@ -1,6 +1,7 @@
-import { readdir, unlink } from 'node:fs/promises'
+import { readdir, stat, unlink } from 'node:fs/promises'
 import pLimit from 'p-limit'
 import { blobPath, blobsDir, incompletePath, lockPath, tmpDirOf } from '../cache/cache-layout.js'
+import { ABANDONED_AFTER_MS } from '../cache/cache-temporaries.js'
 import type { DefaultModelStore } from '../cache/default-model-store.js'
 import { createSnapshotLink, hasBlob, writeRef } from '../cache/snapshot-links.js'
 import type { HubClient } from '../hub/hub-client.js'
@@ -130,12 +131,22 @@ export class JobRun {
   }
 
   /**
-   * Every file of the job is in blobs/ now, so a partial of one of them (a dead process's, or
-   * another tool's, beside a blob that was complete all along) is a leftover that would never go.
+   * Every file of the job is in blobs/ now, so a partial of one of them (a dead process's, beside a
+   * blob that was complete all along) is a leftover that would never go. One written to lately may
+   * be another tool's (huggingface_hub takes its own lock, not ours): it stays.
    */
   async #removeLeftovers (): Promise<void> {
-    const names = new Set(await readdir(blobsDir(this.#ctx.cacheDir, this.#job.model_id)).catch(() => []))
-    await this.purgePartials(this.#plan.files.filter((file) => names.has(`${file.etag}.incomplete`) || names.has(`${file.etag}.incomplete.parts.json`)))
+    const { cacheDir } = this.#ctx
+    const modelId = this.#job.model_id
+    const names = new Set(await readdir(blobsDir(cacheDir, modelId)).catch(() => []))
+    const abandoned: PlannedFile[] = []
+    for (const file of this.#plan.files) {
+      if (!names.has(`${file.etag}.incomplete`) && !names.has(`${file.etag}.incomplete.parts.json`)) continue
+      const partial = await stat(incompletePath(cacheDir, modelId, file.etag)).catch(() => undefined)
+      const idle = partial === undefined || Date.now() - partial.mtimeMs >= ABANDONED_AFTER_MS
+      if (idle && await hasBlob(cacheDir, modelId, file.etag, file.size)) abandoned.push(file)
+    }
+    await this.purgePartials(abandoned)
   }
 
   /** Deletes this job's partial files, except those another job or process is writing right now. */

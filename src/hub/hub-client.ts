@@ -1,5 +1,5 @@
 import { listFiles, modelInfo } from '@huggingface/hub'
-import { isOwnError } from '../error-code.js'
+import { failureCode, isOwnError } from '../error-code.js'
 import {
   MdFileNotFoundError, MdHfTokenInvalidError, MdHubError, MdHubUnreachableError, MdModelGatedError, MdModelNotFoundError, MdRevisionNotFoundError
 } from '../errors.js'
@@ -121,8 +121,7 @@ export class HubClient {
 
 function causeOf (err: unknown): string {
   if ((err as Error).name === 'TimeoutError') return 'no complete answer within PROVIDER_TIMEOUT_MS'
-  const cause = (err as { cause?: { code?: string, message?: string } }).cause
-  return cause?.code ?? cause?.message ?? (err as Error).message
+  return failureCode(err) ?? (err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message
 }
 
 /** `hf_raise_for_status`: the Hub's error code decides which of our errors it is. */
@@ -147,5 +146,5 @@ export async function hubError (response: Response, endpoint: string): Promise<E
   const error = new MdHubError(`The Hub at ${endpoint} answered ${response.status}${said}`)
   const retryAfter = response.headers.get('retry-after')
   // The Hub's own Retry-After (of a 429 or 503) is the client's too.
-  return Object.assign(error, { upstreamStatus: response.status, ...(retryAfter !== null && { headers: { 'retry-after': retryAfter } }) })
+  return retryAfter === null ? error : Object.assign(error, { headers: { 'retry-after': retryAfter } })
 }

@@ -1,5 +1,5 @@
 import { distance } from 'fastest-levenshtein'
-import { errorCode, isOwnError } from '../error-code.js'
+import { failureCode, isOwnError } from '../error-code.js'
 import { MdProviderError } from '../errors.js'
 import { validateRepoId } from '../hub/repo-id.js'
 import type { BlockStore, ModelBlock } from './block-store.js'
@@ -180,7 +180,7 @@ export class ModelCatalogue {
 /** A network failure as an API error: our errors (a cooldown) pass as they are. */
 function unreachable (provider: Provider, err: unknown): Error {
   if (isOwnError(err)) return err as Error
-  const code = (err as Error).name === 'TimeoutError' ? 'ETIMEDOUT' : errorCode((err as { cause?: unknown }).cause) ?? (err as Error).name
+  const code = failureCode(err) ?? (err as Error).name
   return new MdProviderError(`${provider.name} could not be reached at ${provider.baseUrl} (${code})`)
 }
 

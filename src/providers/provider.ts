@@ -1,5 +1,5 @@
 import Bottleneck from 'bottleneck'
-import { errorCode } from '../error-code.js'
+import { failureCode } from '../error-code.js'
 import { MdProviderUnavailableError } from '../errors.js'
 import { parseRetryAfter } from '../downloads/retry.js'
 import type { ProviderDefinition, ProviderKind } from './provider-definitions.js'
@@ -180,12 +180,11 @@ async function bufferedAnswer (response: Response): Promise<Response> {
   if (response.body === null) return response
   const body = await response.arrayBuffer()
   // A Response cannot be built with a body for these statuses.
-  const bodiless = response.status === 204 || response.status === 304 || response.status < 200
+  const bodiless = [204, 205, 304].includes(response.status)
   return new Response(bodiless ? null : body, { status: response.status, statusText: response.statusText, headers: response.headers })
 }
 
 function networkFailure (provider: string, err: unknown): UpstreamFailure {
-  const cause = errorCode((err as { cause?: unknown }).cause) ?? errorCode(err)
-  const code = (err as Error).name === 'TimeoutError' ? 'ETIMEDOUT' : cause ?? 'ENETWORK'
+  const code = failureCode(err) ?? 'ENETWORK'
   return { code, message: `${provider} could not be reached (${code})` }
 }

@@ -462,6 +462,7 @@ export class FakeHub {
     this.writeHead(res, record, status, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(bytes.length) })
     const fault = this.bodyFaults.get(res)
     if (fault !== undefined && req.method !== 'HEAD') {
+      if (fault.atText !== undefined && !bytes.includes(fault.atText)) throw new Error(`the answer has no ${fault.atText} to place the fault at`)
       const placed = fault.atText === undefined ? fault : { ...fault, afterBytes: bytes.indexOf(fault.atText) }
       void streamBody(res, bytes, { start: 0, end: bytes.length - 1 }, placed, (count) => { record.bodyBytes += count })
       return

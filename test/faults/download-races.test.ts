@@ -315,11 +315,12 @@ t.test('4. a cache left by a dead process: a fresh app resumes what it can, take
   mkdirSync(blobs, { recursive: true })
   mkdirSync(locks, { recursive: true })
   mkdirSync(tmp, { recursive: true })
-  const old = new Date(Date.now() - 3_600_000)
+  const old = new Date(Date.now() - 2 * 3_600_000)
   // config.json: complete, with a dead attempt's partial and part state beside it.
   writeFileSync(join(blobs, etagOf(config)), config.content)
   writeFileSync(join(blobs, `${etagOf(config)}.incomplete`), 'garbage')
   writeFileSync(join(blobs, `${etagOf(config)}.incomplete.parts.json`), '{"etag":"x"}')
+  utimesSync(join(blobs, `${etagOf(config)}.incomplete`), old, old)
   // single.safetensors (one stream): a valid prefix, and the dead process's lock on it.
   const singlePrefix = 700_000
   writeFileSync(join(blobs, `${etagOf(single)}.incomplete`), Buffer.from(single.content).subarray(0, singlePrefix))
@@ -370,7 +371,7 @@ t.test('4. a cache left by a dead process: a fresh app resumes what it can, take
   const stale = (): string[] => cacheLeftovers(cacheDir).filter((line) => !line.endsWith(fresh.slice(cacheDir.length + 1)))
   for (let i = 0; i < 500 && stale().length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
   t.same(stale(), [], 'no partial, part state, lock, dangling link or stale scratch file is left')
-  t.ok(existsSync(fresh), 'a scratch file younger than a minute stays')
+  t.ok(existsSync(fresh), 'a scratch file made just now stays')
   t.same(wrongBlobs(cacheDir), [])
   t.match((await app.inject({ url: '/api/models', headers: auth() })).json().models, [{ model_id: 'org/left', incomplete_bytes: 0, file_count: files.length }])
 })

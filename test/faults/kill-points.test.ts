@@ -20,6 +20,10 @@ const call = async (port: number, path: string, init: RequestInit = {}): Promise
   return res.json()
 }
 
+/** What an atomic write of `.modeldepot/jobs.json` (or another state file) leaves when killed. */
+const stateTemporaries = (cacheDir: string): string[] =>
+  readdirSync(join(cacheDir, '.modeldepot')).filter((name) => /^[\w-]+\.json\.[\w-]+(\.tmp)?$/.test(name))
+
 interface KillPoint {
   name: string
   /** The file-system call the server dies on: its name, which argument, and what that argument matches. */
@@ -62,8 +66,9 @@ const POINTS: KillPoint[] = [
   {
     name: 'while the job journal is first written, as the job is taken',
     at: { fn: 'rename', arg: 1, match: '/jobs\\.json$' },
-    leaves: (t, { ref }) => {
+    leaves: (t, { ref, tmp }) => {
       t.notOk(existsSync(ref), 'nothing is published')
+      t.ok(readdirSync(join(tmp, '..')).some((name) => name.startsWith('jobs.json.')), 'the journal written aside is left')
     }
   }
 ]
@@ -93,8 +98,9 @@ for (const point of POINTS) {
     point.leaves(t, paths)
 
     // As if the restart came a while later: what was made aside is then plainly abandoned.
-    const past = new Date(Date.now() - 5 * 60_000)
+    const past = new Date(Date.now() - 2 * 3_600_000)
     for (const name of existsSync(paths.tmp) ? readdirSync(paths.tmp) : []) lutimesSync(join(paths.tmp, name), past, past)
+    for (const name of stateTemporaries(cacheDir)) lutimesSync(join(cacheDir, '.modeldepot', name), past, past)
 
     const second = startServer(t, env, cwd)
     const port = await listeningPort(second)
@@ -109,5 +115,6 @@ for (const point of POINTS) {
     t.same(cacheLeftovers(cacheDir), [], 'no partial, temporary, lock or dangling link is left')
     second.child.kill('SIGTERM')
     t.equal(await second.exited, 0)
+    t.same(stateTemporaries(cacheDir), [], 'nor a temporary of the journal')
   })
 }

@@ -89,9 +89,11 @@ t.test('SIGTERM with 4 downloads and 50 polling clients: every poll answered, ex
 
   signalled = true
   first.child.kill('SIGTERM')
+  // Readiness answers 503 from the start of the shutdown (or the listener is already closed).
   for (let closing = false; !closing;) {
-    const probe = await fetch(`http://127.0.0.1:${port}/health/live`).then((res) => res.status, () => 'refused')
+    const probe = await fetch(`http://127.0.0.1:${port}/health/ready`).then((res) => res.status, () => 'refused')
     closing = probe === 503 || probe === 'refused'
+    if (!closing) await new Promise((resolve) => setTimeout(resolve, 20))
   }
   late.end(`Authorization: Bearer ${KEY}\r\n\r\n`)
   await lateClosed

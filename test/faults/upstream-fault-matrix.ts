@@ -53,7 +53,8 @@ async function inject (hub: FakeHub, phase: Phase, fault: FaultName, times: numb
     case 'reset': return hub.injectApiFault(path, { kind: 'reset', times })
     // In the metadata, the commit itself; in the listing, wherever half the body falls.
     case 'corrupted byte': return hub.injectApiFault(path, { kind: 'corrupt', times, ...(phase === 'metadata' && { atText: C1 }) })
-    case 'slow': return hub.injectApiFault(path, { kind: 'slow', bytesPerSecond: 2000, times })
+    // Slow, yet well within PROVIDER_TIMEOUT_MS even on a busy machine.
+    case 'slow': return hub.injectApiFault(path, { kind: 'slow', bytesPerSecond: 20_000, times })
     case 'stall': return hub.injectApiFault(path, { kind: 'stall', times })
     case '503': return hub.scriptApi(path, repeat(503))
     case '429 with Retry-After': return hub.scriptApi(path, repeat({ status: 429, retryAfter: 1 }))

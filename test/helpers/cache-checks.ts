@@ -1,20 +1,31 @@
-import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, lstatSync, readdirSync, readFileSync, type Stats } from 'node:fs'
 import { basename, join, relative, sep } from 'node:path'
 import { gitSha1, sha256 } from './hf-cache.js'
 
 // What a user checks after a race, a crash or a shutdown: nothing half-done is left lying around,
 // and every file in blobs/ is the file its name promises.
 
-/** Every path under `root`, depth first, without following symlinks. */
-function walk (root: string): string[] {
-  if (!existsSync(root)) return []
-  const paths: string[] = []
-  for (const name of readdirSync(root)) {
+/**
+ * Every path under `root` with what it is, depth first, without following symlinks. A running server
+ * may remove an entry between the listing and the look (a journal write's temporary): it was not there.
+ */
+function walk (root: string): Array<{ path: string, stats: Stats }> {
+  const names = (() => {
+    try {
+      return readdirSync(root)
+    } catch {
+      return []
+    }
+  })()
+  const entries: Array<{ path: string, stats: Stats }> = []
+  for (const name of names) {
     const path = join(root, name)
-    paths.push(path)
-    if (lstatSync(path).isDirectory()) paths.push(...walk(path))
+    const stats = lstatSync(path, { throwIfNoEntry: false })
+    if (stats === undefined) continue
+    entries.push({ path, stats })
+    if (stats.isDirectory()) entries.push(...walk(path))
   }
-  return paths
+  return entries
 }
 
 const isPartial = (name: string): boolean => name.endsWith('.incomplete') || name.endsWith('.incomplete.parts.json')
@@ -26,10 +37,10 @@ const isPartial = (name: string): boolean => name.endsWith('.incomplete') || nam
  */
 export function cacheLeftovers (cacheDir: string): string[] {
   const found: string[] = []
-  for (const path of walk(cacheDir)) {
+  for (const { path, stats } of walk(cacheDir)) {
     const at = relative(cacheDir, path)
     const [top, second] = at.split(sep)
-    if (lstatSync(path).isSymbolicLink() && !existsSync(path)) found.push(`dangling ${at}`)
+    if (stats.isSymbolicLink() && !existsSync(path)) found.push(`dangling ${at}`)
     if (isPartial(basename(path))) found.push(`partial ${at}`)
     if (top === '.locks' && path.endsWith('.lock')) found.push(`lock ${at}`)
     if (top === '.modeldepot' && (second === 'tmp' || second === 'trash') && at.split(sep).length > 2) found.push(`scratch ${at}`)

@@ -26,7 +26,7 @@ t.test('the catalogue is cached for the TTL, refreshed on demand, and served sta
 })
 
 t.test('a catalogue answer that stalls halfway is a network failure after PROVIDER_TIMEOUT_MS, not a hang or a 500', async (t) => {
-  const { app, openrouter } = await providersAndApp(t, { PROVIDER_TIMEOUT_MS: '500' })
+  const { app, openrouter } = await providersAndApp(t, { PROVIDER_TIMEOUT_MS: '2000' })
   const get = async (): Promise<{ statusCode: number, body: any }> => {
     const res = await app.inject({ url: '/api/providers/openrouter/models?refresh=true', headers: auth() })
     return { statusCode: res.statusCode, body: res.json() }
