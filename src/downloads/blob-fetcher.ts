@@ -136,6 +136,7 @@ async function resumeParts (transfer: BlobTransfer, state: PartState): Promise<P
     await unlink(partialPath)
     prefix = 0
   }
+  prefix = Math.min(prefix, await state.staleContiguousEnd() ?? prefix)
   return planParts(size, transfer.partSize, transfer.maxParts)
     .map((part) => ({ ...part, done: Math.max(0, Math.min(part.length, prefix - part.start)) }))
 }

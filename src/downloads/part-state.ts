@@ -64,6 +64,28 @@ export class PartState {
     }
   }
 
+  /**
+   * How far a partial is known to be written front to back when its saved parts are stale:
+   * undefined without a parts state (a single stream writes in order, so its size is its prefix);
+   * else the contiguous run of the saved parts, 0 if they cannot be read. A parted partial has holes
+   * before its furthest byte, so its size alone proves nothing.
+   */
+  async staleContiguousEnd (): Promise<number | undefined> {
+    let text: string
+    try {
+      text = await readFile(this.#file, 'utf8')
+    } catch {
+      return undefined
+    }
+    try {
+      const { parts } = JSON.parse(text) as Partial<Saved>
+      const sane = Array.isArray(parts) && parts.every((part) => [part.start, part.length, part.done].every((n) => Number.isInteger(n) && n >= 0) && part.done <= part.length)
+      return sane ? contiguousEnd([...parts].sort((a, b) => a.start - b.start)) : 0
+    } catch {
+      return 0
+    }
+  }
+
   async save (etag: string, size: number, parts: readonly Part[]): Promise<void> {
     const temporary = join(this.#tmpDir, randomUUID())
     await mkdir(dirname(temporary), { recursive: true })

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { sha256Hex, type FakeHub } from '../fakes/fake-hub.js'
@@ -104,4 +104,25 @@ t.test('a part the CDN cannot resume (416) throws the partial file away: the nex
   const retried = requests.slice(requests.findIndex((request) => request.status === 416) + 1)
   t.same(retried.map((request) => request.range).sort(), ['bytes=0-1572863', 'bytes=1572864-3145727', 'bytes=3145728-4718591', 'bytes=4718592-6291455'], 'the next attempt asked for every part from its start')
   t.ok(retried.every((request) => request.status === 206 && request.bodyBytes === rangeLength(request.range)), 'and each came down whole, once')
+})
+
+t.test('a parted partial whose parts state is stale is trusted only as far as it was written front to back', async (t) => {
+  const { app, hub, cacheDir, model } = await hubAndApp(t, partedEnv, WEIGHTS)
+  const blobs = join(cacheDir, 'models--org--tiny', 'blobs')
+  const partial = join(blobs, `${sha256Hex(model.weights)}.incomplete`)
+  mkdirSync(blobs, { recursive: true })
+  // A dead parted transfer: the first part 1 MiB in, the last one finished, holes between; its
+  // state is stale (it names another size), so it cannot say which bytes are real.
+  writeFileSync(partial, Buffer.alloc(WEIGHTS))
+  const handle = openSync(partial, 'r+')
+  writeSync(handle, model.weights, 0, MiB, 0)
+  writeSync(handle, model.weights, 4718592, WEIGHTS - 4718592, 4718592)
+  closeSync(handle)
+  writeFileSync(`${partial}.parts.json`, JSON.stringify({
+    etag: sha256Hex(model.weights), size: WEIGHTS + 1, parts: [{ start: 0, length: 1572864, done: MiB }, { start: 4718592, length: WEIGHTS - 4718592, done: WEIGHTS - 4718592 }]
+  }))
+  const { job } = await startDownload(app, { model_id: 'org/tiny' })
+  t.equal((await waitForEnd(app, job.job_id)).status, 'complete')
+  t.same(readFileSync(join(blobs, sha256Hex(model.weights))), model.weights)
+  t.equal(hub.bytesServed('model.safetensors'), WEIGHTS - MiB, 'the first MiB was trusted, the rest fetched once: the holes were never taken for bytes')
 })
