@@ -37,7 +37,11 @@ export async function downloadViaApi (dir: string, hubUrl: string, model: BenchM
     const lag = await lagBetween(from, Date.now())
     const status = await client.call<{ infrastructure: { event_loop_delay_p99_ms: number } }>('GET', '/api/system-status')
     checkFiles(model, (path) => snapshotFileOf(cacheDirOf(dir), model, path))
-    return { seconds, idleRssBytes, peakRssBytes: server.peakRssBytes(), eventLoop: lag,
+    return {
+      seconds,
+      idleRssBytes,
+      peakRssBytes: server.peakRssBytes(),
+      eventLoop: lag,
       reportedEventLoopP99Ms: status.infrastructure.event_loop_delay_p99_ms,
       cpuSeconds: cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore
     }

@@ -99,7 +99,7 @@ export function renderReport (r: BenchResults): string {
     '',
     `While ${shards} download: GET /api/download-progress?job_id answered ${num(r.underDownload.load.requestsPerSecond, 0)} req/s at p99 ${num(r.underDownload.load.p99Ms, 0)} ms;`,
     `the download ran at ${num(mbPerSecond(r.underDownload.downloadBytes, r.underDownload.downloadSeconds))} MB/s (${num(speeds(r, 'modeldepot').median)} MB/s without the load).`,
-    `Event-loop lag p99, measured inside the server by a preloaded probe (bench/event-loop-probe.ts) from the POST to the end:`,
+    'Event-loop lag p99, measured inside the server by a preloaded probe (bench/event-loop-probe.ts) from the POST to the end:',
     `${range(eventLoopDuringDownload(r), 1, ' ms')} over the plain downloads of (1), ${num(r.underDownload.eventLoop.p99Ms, 1)} ms (max ${num(r.underDownload.eventLoop.maxMs, 0)} ms)`,
     `with the load on top. The server's own \`event_loop_delay_p99_ms\` (GET /api/system-status) read ${range(reportedEventLoop(r), 1, ' ms')} after the plain`,
     'downloads: it counts since start-up and its samples include their 20 ms interval.',

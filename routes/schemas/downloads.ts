@@ -1,7 +1,6 @@
 import { Type } from 'typebox'
 import { Nullable } from './nullable.js'
 
-
 // String first: with Fastify's array coercion, a single query value would otherwise become a
 // one-element list and its commas would no longer separate patterns.
 const PatternList = Type.Union([

@@ -1,7 +1,6 @@
 import { Type } from 'typebox'
 import { Nullable } from './nullable.js'
 
-
 export const ProviderStatus = Type.Union(['online', 'degraded', 'rate_limited', 'blacklisted', 'down', 'unconfigured'].map((status) => Type.Literal(status)), {
   description: 'online; degraded (recent failures); rate_limited (backing off after a 429); blacklisted (after repeated 429s); down (after repeated failures, one probe after the cooldown); unconfigured (no token)'
 })

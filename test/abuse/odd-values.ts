@@ -69,8 +69,11 @@ export const rawBody: fc.Arbitrary<string> = fc.oneof(
 /** A Content-Type a client might send with a body; undefined sends none. */
 export const contentType = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom<string | undefined>('application/json') },
-  { weight: 1, arbitrary: fc.constantFrom<string | undefined>('application/json; charset=utf-8', 'APPLICATION/JSON', 'application/json; charset=utf-16', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x',
-  'application/octet-stream', 'application/jsonx', undefined) }
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom<string | undefined>('application/json; charset=utf-8', 'APPLICATION/JSON', 'application/json; charset=utf-16', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x',
+      'application/octet-stream', 'application/jsonx', undefined)
+  }
 )
 
 /** Header-safe text (what a client can put on the wire). */

@@ -36,8 +36,14 @@ t.test('SIGTERM with 4 downloads and 50 polling clients: every poll answered, ex
   const cwd = t.testdir({ cache: {} })
   const cacheDir = join(cwd, 'cache')
   const env = {
-    API_KEY: KEY, HF_ENDPOINT: hub.url, HF_TOKEN, HF_HUB_CACHE: cacheDir, MAX_CONCURRENT_DOWNLOADS: '4',
-    RATE_LIMIT_PER_MINUTE: '1000000', SHUTDOWN_TIMEOUT_MS: '10000', DOWNLOAD_RETRY_BASE_MS: '10'
+    API_KEY: KEY,
+    HF_ENDPOINT: hub.url,
+    HF_TOKEN,
+    HF_HUB_CACHE: cacheDir,
+    MAX_CONCURRENT_DOWNLOADS: '4',
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    SHUTDOWN_TIMEOUT_MS: '10000',
+    DOWNLOAD_RETRY_BASE_MS: '10'
   }
   const call = async (port: number, path: string, init: RequestInit = {}): Promise<any> =>
     (await fetch(`http://127.0.0.1:${port}${path}`, { ...init, headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' } })).json()
