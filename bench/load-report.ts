@@ -112,7 +112,8 @@ export function renderLoadReport (m: Machine, r: LoadResults, checks: LoadCheck[
     `The first answers of the warm-up, on ${s.clients} new connections to routes not yet run, took up to ${num(r.polls.warmUpMaxMs / 1000, 1)} s (not counted above).`,
     `Server CPU: ${num(r.serverCpuPercent, 0)} % of one core; the polling clients (the harness) used ${num(r.polls.clientCpuPercent, 0)} %.`,
     `Event-loop lag in the server (probe): p50 ${num(r.eventLoop.p50Ms, 1)} ms, p99 ${num(r.eventLoop.p99Ms, 1)} ms, max ${num(r.eventLoop.maxMs, 0)} ms.`,
-    `The Hub sent ${num(r.downloadBytesPerSecond / 1e6, 2)} MB/s to the ${s.downloads} downloads meanwhile (its cap allows ${num((2 * s.downloads * s.capBytesPerSecond) / 1e6, 1)} MB/s for the shards).`,
+    `The Hub sent ${num(r.downloadBytesPerSecond / 1e6, 2)} MB/s to the ${s.downloads} downloads meanwhile ` +
+      `(its cap allows ${num((2 * s.downloads * s.capBytesPerSecond) / 1e6, 1)} MB/s for the shards).`,
     '',
     '## Memory of the server',
     '',

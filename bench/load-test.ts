@@ -25,7 +25,7 @@ export async function loadTest (target: LoadTarget, connections: number, seconds
   const started = performance.now()
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon({ url: target.url, headers: target.headers ?? {}, connections, duration: seconds }, (err, res) => {
-      if (err !== null && err !== undefined) reject(err as Error)
+      if (err !== null && err !== undefined) reject(err instanceof Error ? err : new Error(String(err)))
       else resolve(res)
     })
     void stop?.then(() => instance.stop(), () => instance.stop())

@@ -20,7 +20,13 @@ export interface NodeServer {
   kill: () => Promise<void>
 }
 
-export async function startNodeServer (script: string, env: Record<string, string>, cwd: string, logFile: string, nodeArgs: string[] = []): Promise<NodeServer> {
+export async function startNodeServer (
+  script: string,
+  env: Record<string, string>,
+  cwd: string,
+  logFile: string,
+  nodeArgs: string[] = []
+): Promise<NodeServer> {
   // A restarted server appends to the same log: only what this one writes counts.
   const logStart = statSync(logFile, { throwIfNoEntry: false })?.size ?? 0
   const log = openSync(logFile, 'a')

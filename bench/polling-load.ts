@@ -128,7 +128,14 @@ export async function measurePollingLoad (ctx: LoadContext, models: BenchModel[]
 }
 
 /** Long-polls a job to its end, then hashes the model in the cache; what went wrong is kept, not thrown. */
-async function followToEnd (client: ApiClient, cacheDir: string, model: BenchModel, jobId: string, statusAtEndOfLoad: string, started: number): Promise<DownloadOutcome> {
+async function followToEnd (
+  client: ApiClient,
+  cacheDir: string,
+  model: BenchModel,
+  jobId: string,
+  statusAtEndOfLoad: string,
+  started: number
+): Promise<DownloadOutcome> {
   const outcome: DownloadOutcome = { modelId: model.id, bytes: totalBytes(model), statusAtEndOfLoad, seconds: undefined, failure: undefined, hashedBytes: 0 }
   try {
     await client.waitForEnd(jobId)

@@ -60,7 +60,14 @@ async function resumeOnce (ctx: BenchContext, dir: string, model: BenchModel): P
     await client.waitForEnd((await client.startDownload(model.id)).job_id)
     const secondsAfterRestart = (performance.now() - started) / 1000
     const fetchedBytes = await ctx.hub.bytesServed() - before
-    return { totalBytes: total, reportedAtKill: seen.bytes_downloaded, missingBytes, plannedMissingBytes: plan.bytes_missing, fetchedBytes, secondsAfterRestart }
+    return {
+      totalBytes: total,
+      reportedAtKill: seen.bytes_downloaded,
+      missingBytes,
+      plannedMissingBytes: plan.bytes_missing,
+      fetchedBytes,
+      secondsAfterRestart
+    }
   } finally {
     await second.stop()
   }

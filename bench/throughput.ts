@@ -51,7 +51,12 @@ export async function measureThroughput (ctx: BenchContext, model: BenchModel, r
       hubCpuSeconds[contender] = hubCpuBefore === undefined || hubCpuAfter === undefined ? undefined : hubCpuAfter - hubCpuBefore
       ctx.note(`${label} round ${round + 1}/${rounds}: ${contender} ${(bytes / MB / seconds[contender]!).toFixed(0)} MB/s`)
     }
-    results.push({ seconds: seconds as Record<Timed, number>, hubCpuSeconds: hubCpuSeconds as Record<Contender, number | undefined>, api: api!, snapshotPeakRssBytes })
+    results.push({
+      seconds: seconds as Record<Timed, number>,
+      hubCpuSeconds: hubCpuSeconds as Record<Contender, number | undefined>,
+      api: api!,
+      snapshotPeakRssBytes
+    })
   }
   return { bytes, rounds: results }
 }

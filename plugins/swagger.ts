@@ -14,7 +14,8 @@ const DESCRIPTION = [
   'Every route under /api needs `Authorization: Bearer <API_KEY>`. Every error answers with the ErrorResponse shape.'
 ].join('\n\n')
 
-interface OpenApiDocument { paths?: Record<string, Record<string, { requestBody?: { required?: boolean, content?: Record<string, { schema?: { anyOf?: Array<{ type?: string }> } }> } }>> }
+interface OpenApiRequestBody { required?: boolean, content?: Record<string, { schema?: { anyOf?: Array<{ type?: string }> } }> }
+interface OpenApiDocument { paths?: Record<string, Record<string, { requestBody?: OpenApiRequestBody }>> }
 
 // @fastify/swagger marks every body required, but a body that may be null (parameters that may come
 // in the query string instead) is optional, and generated clients must not demand one.

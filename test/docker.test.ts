@@ -33,7 +33,18 @@ t.test('the image is multi-stage, slim, non-root, with a health check and the mo
 
 t.test('compose runs modeldepot on a volume, and n8n under a profile on the same network', async (t) => {
   const compose = parse(read('docker-compose.yml')) as {
-    services: Record<string, { build?: unknown, image?: string, env_file?: string[], volumes?: string[], restart?: string, healthcheck?: { test: string[] }, networks?: string[], profiles?: string[], depends_on?: Record<string, unknown>, environment?: Record<string, string> }>
+    services: Record<string, {
+      build?: unknown
+      image?: string
+      env_file?: string[]
+      volumes?: string[]
+      restart?: string
+      healthcheck?: { test: string[] }
+      networks?: string[]
+      profiles?: string[]
+      depends_on?: Record<string, unknown>
+      environment?: Record<string, string>
+    }>
     volumes: Record<string, unknown>
   }
   const api = compose.services.modeldepot

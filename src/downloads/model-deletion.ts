@@ -12,7 +12,12 @@ export interface DeletedModel { freedBytes: number, cancelledJobs: string[] }
  * download runs, are protected (409) unless forced, and forcing cancels the download first. 409, not
  * 400: the request is right, the state of the node is what stands in the way.
  */
-export async function deleteModel (cacheDir: string, downloads: DownloadManager, defaultModel: DefaultModelStore, request: DeleteModelRequest): Promise<DeletedModel> {
+export async function deleteModel (
+  cacheDir: string,
+  downloads: DownloadManager,
+  defaultModel: DefaultModelStore,
+  request: DeleteModelRequest
+): Promise<DeletedModel> {
   const { modelId, revision, force } = request
   const model = await scanCachedModel(cacheDir, modelId)
   const commit = revision === undefined ? undefined : await resolveCachedCommit(cacheDir, modelId, revision)

@@ -161,7 +161,13 @@ export class ModelCatalogue {
 
   async validate (modelId: string): Promise<Validation> {
     const block = this.#blocks.get(modelId)
-    if (block !== undefined) return { valid: false, reason: `blocked: ${block.reason}`, alternatives: closest(modelId, (await this.list()).models.map((model) => model.id).filter((id) => !this.#blocks.has(id))) }
+    if (block !== undefined) {
+      return {
+        valid: false,
+        reason: `blocked: ${block.reason}`,
+        alternatives: closest(modelId, (await this.list()).models.map((model) => model.id).filter((id) => !this.#blocks.has(id)))
+      }
+    }
     if (this.#provider.kind === 'huggingface') {
       // The id goes into a Hub URL: only a well-formed one is asked about.
       try {

@@ -48,7 +48,15 @@ export async function checkProvider (provider: Provider, token: string | undefin
     const curl = `curl -s ${probe.needsToken ? `-H "Authorization: Bearer $${provider.tokenEnv === '' ? 'TOKEN' : provider.tokenEnv}" ` : ''}'${url}'`
     // A local OpenAI-compatible server often has no key: ask it without one.
     if (probe.needsToken && token === undefined && provider.kind !== 'openai') {
-      checks.push({ name: probe.name, ok: false, status: null, latency_ms: 0, message: 'No token is set', fix_steps: [`Set ${provider.tokenEnv || 'the token variable'} (create a token at ${TOKEN_PAGES[provider.kind]}), or PUT one to /api/providers/${provider.name}/token`], curl })
+      checks.push({
+        name: probe.name,
+        ok: false,
+        status: null,
+        latency_ms: 0,
+        message: 'No token is set',
+        fix_steps: [`Set ${provider.tokenEnv || 'the token variable'} (create a token at ${TOKEN_PAGES[provider.kind]}), or PUT one to /api/providers/${provider.name}/token`],
+        curl
+      })
       continue
     }
     const started = now()
@@ -70,7 +78,15 @@ export async function checkProvider (provider: Provider, token: string | undefin
       })
     } catch (err) {
       const code = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name
-      checks.push({ name: probe.name, ok: false, status: null, latency_ms: now() - started, message: `${provider.name} could not be reached at ${provider.baseUrl} (${code})`, fix_steps: [`Check that ${provider.baseUrl} is the right address and reachable from this machine`, 'Then run the check again'], curl })
+      checks.push({
+        name: probe.name,
+        ok: false,
+        status: null,
+        latency_ms: now() - started,
+        message: `${provider.name} could not be reached at ${provider.baseUrl} (${code})`,
+        fix_steps: [`Check that ${provider.baseUrl} is the right address and reachable from this machine`, 'Then run the check again'],
+        curl
+      })
     }
   }
   // Without a token the Hub still serves public models: only a token that is set and fails is a failure there.
@@ -85,7 +101,10 @@ function fixSteps (provider: Provider, status: number, retryAfter: string | null
     return [`The token is invalid or revoked: create a new one at ${TOKEN_PAGES[provider.kind]}`, `Put it in ${tokenName} and restart, or PUT it to /api/providers/${provider.name}/token`]
   }
   if (status === 403) {
-    return ['The token lacks a permission this needs: give it read access (for a fine-grained Hugging Face token, "Read access to contents of all public gated repos")', 'For a gated model, open its page while logged in and accept its terms']
+    return [
+      'The token lacks a permission this needs: give it read access (for a fine-grained Hugging Face token, "Read access to contents of all public gated repos")',
+      'For a gated model, open its page while logged in and accept its terms'
+    ]
   }
   if (status === 429) {
     const seconds = Number(retryAfter)

@@ -36,10 +36,37 @@ export function builtInProviders (env: Record<string, string | undefined>, hfEnd
   const openaiUrl = env.OPENAI_BASE_URL
   return [
     // Public models need no token, so the Hub is usable without one.
-    { name: 'huggingface', kind: 'huggingface', baseUrl: hfEndpoint, tokenEnv: 'HF_TOKEN', token: env.HF_TOKEN, priority: 30, limiter: { maxConcurrent: 8, minTime: 0 }, configured: true },
-    { name: 'openrouter', kind: 'openrouter', baseUrl: trimUrl(env.OPENROUTER_BASE_URL ?? 'https://openrouter.ai/api/v1'), tokenEnv: 'OPENROUTER_API_KEY', token: env.OPENROUTER_API_KEY, priority: 20, limiter: { maxConcurrent: 4, minTime: 100 }, configured: env.OPENROUTER_API_KEY !== undefined },
+    {
+      name: 'huggingface',
+      kind: 'huggingface',
+      baseUrl: hfEndpoint,
+      tokenEnv: 'HF_TOKEN',
+      token: env.HF_TOKEN,
+      priority: 30,
+      limiter: { maxConcurrent: 8, minTime: 0 },
+      configured: true
+    },
+    {
+      name: 'openrouter',
+      kind: 'openrouter',
+      baseUrl: trimUrl(env.OPENROUTER_BASE_URL ?? 'https://openrouter.ai/api/v1'),
+      tokenEnv: 'OPENROUTER_API_KEY',
+      token: env.OPENROUTER_API_KEY,
+      priority: 20,
+      limiter: { maxConcurrent: 4, minTime: 100 },
+      configured: env.OPENROUTER_API_KEY !== undefined
+    },
     // A local OpenAI-compatible server (vLLM, Ollama, LM Studio) often needs no key: its URL is enough.
-    { name: 'openai', kind: 'openai', baseUrl: trimUrl(openaiUrl ?? 'https://api.openai.com/v1'), tokenEnv: 'OPENAI_API_KEY', token: env.OPENAI_API_KEY, priority: 10, limiter: { maxConcurrent: 4, minTime: 100 }, configured: env.OPENAI_API_KEY !== undefined || openaiUrl !== undefined }
+    {
+      name: 'openai',
+      kind: 'openai',
+      baseUrl: trimUrl(openaiUrl ?? 'https://api.openai.com/v1'),
+      tokenEnv: 'OPENAI_API_KEY',
+      token: env.OPENAI_API_KEY,
+      priority: 10,
+      limiter: { maxConcurrent: 4, minTime: 100 },
+      configured: env.OPENAI_API_KEY !== undefined || openaiUrl !== undefined
+    }
   ]
 }
 
@@ -75,7 +102,9 @@ export function readProvidersFile (path: string, env: Record<string, string | un
     if (typeof priority !== 'number' || !Number.isInteger(priority)) throw field('priority', 'must be an integer')
     const limiter = parseLimiter(fields.limiter, existing?.limiter ?? { maxConcurrent: 4, minTime: 100 }, field)
     if (existing !== undefined) {
-      if (fields.base_url !== undefined || fields.token_env !== undefined) throw field('base_url', 'and token_env of a built-in provider come from its own settings (e.g. OPENAI_BASE_URL, OPENAI_API_KEY)')
+      if (fields.base_url !== undefined || fields.token_env !== undefined) {
+        throw field('base_url', 'and token_env of a built-in provider come from its own settings (e.g. OPENAI_BASE_URL, OPENAI_API_KEY)')
+      }
       existing.priority = priority
       existing.limiter = limiter
       return

@@ -98,7 +98,14 @@ function errorWindow (errors: RecordedError[]): Record<string, unknown> {
     window_s: ERROR_WINDOW_S,
     total: errors.length,
     by_provider: byProvider,
-    recent: errors.slice(0, 20).map((error) => ({ at: error.at, provider: error.provider, status: error.status, code: error.code, message: error.message, action: error.action }))
+    recent: errors.slice(0, 20).map((error) => ({
+      at: error.at,
+      provider: error.provider,
+      status: error.status,
+      code: error.code,
+      message: error.message,
+      action: error.action
+    }))
   }
 }
 

@@ -31,15 +31,15 @@ async function exchange (port: number, send: (write: (chunk: string) => boolean)
   const socket = connect(port, '127.0.0.1')
   socket.on('error', () => {})
   await once(socket, 'connect')
-  let answer = ''
-  let closed = false
-  socket.on('data', (chunk: Buffer) => { answer += chunk.toString() })
-  socket.on('close', () => { closed = true })
-  await send((chunk) => !closed && socket.write(chunk))
+  const seen = { answer: '', closed: false }
+  socket.on('data', (chunk: Buffer) => { seen.answer += chunk.toString() })
+  socket.on('close', () => { seen.closed = true })
+  await send((chunk) => !seen.closed && socket.write(chunk))
   const deadline = Date.now() + ms
-  while (!closed && !answer.includes('}') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+  while (!seen.closed && !seen.answer.includes('}') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
   socket.destroy()
-  return { answer, closed }
+  // A copy: the close that destroy() causes comes later and must not change what was seen.
+  return { ...seen }
 }
 
 t.test('on the real server: a streamed body without a length and a declared huge one are both refused', async (t) => {

@@ -9,6 +9,7 @@ export const LAST_JOB_ID = '<last job id>'
 
 const traversal = [
   '..', '../..', '../../..', '../canary', '../../canary/secret.txt', '..\\..\\canary', 'org/..', 'org/../..', '../models--org--tiny',
+  // eslint-disable-next-line no-template-curly-in-string -- a literal ${VAR}, as a client would send it, not a template
   'org/tiny/../../../canary', '/etc/passwd', '/', '//', '.', './', '~', '~/.ssh/id_rsa', '$HOME', '${HF_HOME}/token', 'C:\\Windows\\win.ini',
   '\\\\server\\share', 'file:///etc/passwd', 'http://127.0.0.1:1/x', 'models--org--tiny', 'hub', '.locks', '.modeldepot', '.modeldepot/state.json'
 ]
@@ -71,8 +72,8 @@ export const contentType = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom<string | undefined>('application/json') },
   {
     weight: 1,
-    arbitrary: fc.constantFrom<string | undefined>('application/json; charset=utf-8', 'APPLICATION/JSON', 'application/json; charset=utf-16', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x',
-      'application/octet-stream', 'application/jsonx', undefined)
+    arbitrary: fc.constantFrom<string | undefined>('application/json; charset=utf-8', 'APPLICATION/JSON', 'application/json; charset=utf-16', 'text/plain',
+      'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/octet-stream', 'application/jsonx', undefined)
   }
 )
 

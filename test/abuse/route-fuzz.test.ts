@@ -66,7 +66,13 @@ t.test('every documented route, fed odd values everywhere, keeps the contract an
         byOperation.set(seen, new Set([...byOperation.get(seen) ?? [], res.statusCode]))
         const operation = request.method === request.operation.method ? request.operation : undefined
         const problems = contractProblems(res, { operation, secrets: SECRETS, tokenRotated: rotated })
-        if (problems.length > 0) throw new Error(`${describeRequest(options)}\n→ ${res.statusCode} ${res.body.slice(0, 500)}\n${problems.join('\n')}${loggedErrors(String(res.headers['x-request-id']))}`)
+        if (problems.length > 0) {
+          throw new Error([
+            describeRequest(options),
+            `→ ${res.statusCode} ${res.body.slice(0, 500)}`,
+            `${problems.join('\n')}${loggedErrors(String(res.headers['x-request-id']))}`
+          ].join('\n'))
+        }
         lastJobId = jobIdOf(res) ?? lastJobId
         if (request.operation.path.endsWith('/token') && res.statusCode === 200) rotated = true
       }

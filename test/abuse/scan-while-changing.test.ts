@@ -17,9 +17,9 @@ t.test('listing the models and the system status while downloads and deletes cha
   })
   const failures: string[] = []
   let reads = 0
-  let changing = true
+  const cache = { changing: true }
   const readWhileChanging = async (): Promise<void> => {
-    while (changing) {
+    while (cache.changing) {
       for (const url of ['/api/models', '/api/system-status']) {
         const res = await app.inject({ url, headers: auth() })
         reads++
@@ -37,7 +37,7 @@ t.test('listing the models and the system status while downloads and deletes cha
       t.equal(deleted.statusCode, 200, `round ${round}: the model was deleted`)
     }
   } finally {
-    changing = false
+    cache.changing = false
     await Promise.all(readers)
   }
   t.ok(reads > 50, `${reads} reads happened while the cache changed`)

@@ -357,7 +357,15 @@ export class FakeHub {
     this.sendJson(req, res, record, 200, entries)
   }
 
-  private async resolve (req: IncomingMessage, res: ServerResponse, record: RecordedRequest, repo: StoredRepo, revision: StoredRevision, path: string, raw: boolean): Promise<void> {
+  private async resolve (
+    req: IncomingMessage,
+    res: ServerResponse,
+    record: RecordedRequest,
+    repo: StoredRepo,
+    revision: StoredRevision,
+    path: string,
+    raw: boolean
+  ): Promise<void> {
     const file = revision.files.get(path)
     const commit = { 'X-Repo-Commit': revision.commit }
     // The commit comes with a 404 too: huggingface_hub caches "no such file at this commit" from it.
@@ -384,7 +392,15 @@ export class FakeHub {
   }
 
   /** A file body with range support; the one place faults are played. */
-  private async serveBytes (req: IncomingMessage, res: ServerResponse, record: RecordedRequest, content: FileBytes, etag: string, filePath: string, headers: Record<string, string>): Promise<void> {
+  private async serveBytes (
+    req: IncomingMessage,
+    res: ServerResponse,
+    record: RecordedRequest,
+    content: FileBytes,
+    etag: string,
+    filePath: string,
+    headers: Record<string, string>
+  ): Promise<void> {
     const fault = req.method === 'GET' ? this.takeFault(filePath) : undefined
     const range = fault?.kind === 'ignore-range' ? undefined : parseRange(req.headers.range, content.length)
     if (range === 'unsatisfiable') throw new HubError(416, 'Requested Range Not Satisfiable', undefined, { 'Content-Range': `bytes */${content.length}` })
@@ -457,7 +473,14 @@ export class FakeHub {
     })
   }
 
-  private sendJson (req: IncomingMessage, res: ServerResponse, record: RecordedRequest, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  private sendJson (
+    req: IncomingMessage,
+    res: ServerResponse,
+    record: RecordedRequest,
+    status: number,
+    body: unknown,
+    headers: Record<string, string> = {}
+  ): void {
     const bytes = Buffer.from(JSON.stringify(body))
     this.writeHead(res, record, status, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(bytes.length) })
     const fault = this.bodyFaults.get(res)

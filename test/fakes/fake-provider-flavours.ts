@@ -114,7 +114,12 @@ function openRouterMessage (status: number, auth: Auth): string {
 function openAIError (status: number, auth: Auth, method: string, fullPath: string): { message: string, type: string, code: string | null } {
   if (status === 401 && auth.kind === 'missing') {
     // The real API gives no code when the key is missing, only when it is wrong.
-    return { message: "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).", type: 'invalid_request_error', code: null }
+    return {
+      message: "You didn't provide an API key. You need to provide your API key in an Authorization header " +
+        'using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).',
+      type: 'invalid_request_error',
+      code: null
+    }
   }
   if (status === 401) {
     const token = auth.kind === 'missing' ? '' : auth.token

@@ -41,14 +41,14 @@ function checkSnapshot (t: Test, cacheDir: string, modelId: string, revision: st
 /** Hashes blobs/ over and over while a test runs: a blob with wrong bytes must never be there, even for a moment. */
 function watchBlobs (cacheDir: string): { stop: () => Promise<string[]> } {
   const seen = new Set<string>()
-  let running = true
+  const state = { running: true }
   const loop = (async () => {
-    while (running) {
+    while (state.running) {
       for (const wrong of wrongBlobs(cacheDir)) seen.add(wrong)
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
   })()
-  return { stop: async () => { running = false; await loop; return [...seen] } }
+  return { stop: async () => { state.running = false; await loop; return [...seen] } }
 }
 
 t.test('1. delete-model while the download runs', async (t) => {
@@ -250,7 +250,9 @@ t.test('3. cancel at the verify step', async (t) => {
     const resumed = await startDownload(app, { model_id: 'org/tiny' })
     t.equal((await waitForEnd(app, resumed.job.job_id)).status, 'complete')
     const missing = saved.parts.find((part) => part.done < part.length)!
-    t.same(hub.requests.slice(before).filter((request) => request.path.includes('/cdn/')).map((request) => request.range), [`bytes=${missing.start + missing.length - 1}-${missing.start + missing.length - 1}`], 'one byte asked for')
+    const lastByte = missing.start + missing.length - 1
+    const ranges = hub.requests.slice(before).filter((request) => request.path.includes('/cdn/')).map((request) => request.range)
+    t.same(ranges, [`bytes=${lastByte}-${lastByte}`], 'one byte asked for')
     t.equal(hub.bytesServed('model.safetensors'), size, 'one copy in all')
     checkSnapshot(t, cacheDir, 'org/tiny', 'main', model.main)
     t.same(await watch.stop(), [])
@@ -396,7 +398,8 @@ t.test('5. a token rotated during a download: later requests carry the new one, 
   t.match(done, { status: 'complete', error: null })
   const after = hub.requests.slice(rotation)
   const fileRequests = after.filter((request) => request.path.includes('/resolve/'))
-  t.ok(fileRequests.some((request) => request.path.endsWith('/model.safetensors')) && fileRequests.length >= 3, `parts of the weights and other files were asked for after the rotation (${fileRequests.length} requests)`)
+  t.ok(fileRequests.some((request) => request.path.endsWith('/model.safetensors')) && fileRequests.length >= 3,
+    `parts of the weights and other files were asked for after the rotation (${fileRequests.length} requests)`)
   t.ok(fileRequests.every((request) => request.authorization === `Bearer ${NEW_TOKEN}`), 'each with the new token')
   t.same(after.filter((request) => request.authorization === `Bearer ${HF_TOKEN}`).map((request) => request.url), [], 'none with the revoked one')
   t.same(after.filter((request) => request.status === 401).map((request) => request.url), [], 'none refused')

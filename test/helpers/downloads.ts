@@ -52,7 +52,10 @@ export async function hubAndApp (t: Test, env: Record<string, string> = {}, weig
   return { ...built, hub, cacheDir: built.app.config.hubCacheDir, model }
 }
 
-export async function startDownload (app: FastifyInstance, payload: Record<string, unknown>): Promise<{ statusCode: number, job: Record<string, any>, location: string | undefined }> {
+export async function startDownload (
+  app: FastifyInstance,
+  payload: Record<string, unknown>
+): Promise<{ statusCode: number, job: Record<string, any>, location: string | undefined }> {
   const res = await app.inject({ method: 'POST', url: '/api/download-model', headers: auth(), payload })
   return { statusCode: res.statusCode, job: res.json(), location: res.headers.location as string | undefined }
 }
@@ -77,7 +80,12 @@ export async function waitForBytes (app: FastifyInstance, jobId: string, bytes: 
 }
 
 /** Polls the job until `reached` holds (a state, never a duration), for tests that act at one point of a download. */
-export async function waitForJob (app: FastifyInstance, jobId: string, reached: (job: Record<string, any>) => boolean, what: string): Promise<Record<string, any>> {
+export async function waitForJob (
+  app: FastifyInstance,
+  jobId: string,
+  reached: (job: Record<string, any>) => boolean,
+  what: string
+): Promise<Record<string, any>> {
   for (let i = 0; i < 1500; i++) {
     const job = (await app.inject({ url: `/api/downloads/${jobId}`, headers: auth() })).json()
     if (reached(job)) return job

@@ -21,7 +21,11 @@ export async function providersAndApp (t: Test, env: Record<string, string> = {}
   const hub = await FakeHub.start({ tokens: { [TOKENS.hf]: { name: 'ada', role: 'read' } } })
   hub.addRepo({ id: 'org/tiny', pipelineTag: 'text-generation', revisions: { main: { commit: '1'.repeat(40), files: [{ path: 'config.json', content: '{}' }] } } })
   hub.addRepo({ id: 'org/vision', pipelineTag: 'image-classification', revisions: { main: { commit: '2'.repeat(40), files: [{ path: 'config.json', content: '{}' }] } } })
-  const openrouter = await FakeProvider.start({ kind: 'openrouter', tokens: [TOKENS.openrouter], models: [{ id: 'meta-llama/llama-3.1-8b-instruct' }, { id: 'mistralai/mistral-7b-instruct' }, { id: 'openai/gpt-4o-mini' }] })
+  const openrouter = await FakeProvider.start({
+    kind: 'openrouter',
+    tokens: [TOKENS.openrouter],
+    models: [{ id: 'meta-llama/llama-3.1-8b-instruct' }, { id: 'mistralai/mistral-7b-instruct' }, { id: 'openai/gpt-4o-mini' }]
+  })
   const openai = await FakeProvider.start({ kind: 'openai', tokens: [TOKENS.openai], models: [{ id: 'qwen2.5-7b-instruct' }, { id: 'llama-3.1-8b' }] })
   t.teardown(async () => { await Promise.all([hub.close(), openrouter.close(), openai.close()]) })
   const clock = { now: Date.parse('2026-11-22T12:00:00Z') }

@@ -15,9 +15,9 @@ const cdnRequests = (hub: FakeHub) => hub.requests.filter((request) => request.u
 /** Samples how many CDN transfers are open at once until `done` settles. */
 async function peakConcurrency (hub: FakeHub, done: Promise<unknown>): Promise<number> {
   let peak = 0
-  let finished = false
-  void done.finally(() => { finished = true })
-  while (!finished) {
+  const state = { finished: false }
+  void done.finally(() => { state.finished = true })
+  while (!state.finished) {
     const open = cdnRequests(hub).filter((request) => request.status === 206 && request.bodyBytes < rangeLength(request.range)).length
     peak = Math.max(peak, open)
     await new Promise((resolve) => setTimeout(resolve, 10))
@@ -102,7 +102,8 @@ t.test('a part the CDN cannot resume (416) throws the partial file away: the nex
   t.same(readFileSync(join(cacheDir, 'models--org--tiny', 'blobs', sha256Hex(model.weights))), model.weights)
   const requests = cdnRequests(hub)
   const retried = requests.slice(requests.findIndex((request) => request.status === 416) + 1)
-  t.same(retried.map((request) => request.range).sort(), ['bytes=0-1572863', 'bytes=1572864-3145727', 'bytes=3145728-4718591', 'bytes=4718592-6291455'], 'the next attempt asked for every part from its start')
+  t.same(retried.map((request) => request.range).sort(), ['bytes=0-1572863', 'bytes=1572864-3145727', 'bytes=3145728-4718591', 'bytes=4718592-6291455'],
+    'the next attempt asked for every part from its start')
   t.ok(retried.every((request) => request.status === 206 && request.bodyBytes === rangeLength(request.range)), 'and each came down whole, once')
 })
 
@@ -119,7 +120,9 @@ t.test('a parted partial whose parts state is stale is trusted only as far as it
   writeSync(handle, model.weights, 4718592, WEIGHTS - 4718592, 4718592)
   closeSync(handle)
   writeFileSync(`${partial}.parts.json`, JSON.stringify({
-    etag: sha256Hex(model.weights), size: WEIGHTS + 1, parts: [{ start: 0, length: 1572864, done: MiB }, { start: 4718592, length: WEIGHTS - 4718592, done: WEIGHTS - 4718592 }]
+    etag: sha256Hex(model.weights),
+    size: WEIGHTS + 1,
+    parts: [{ start: 0, length: 1572864, done: MiB }, { start: 4718592, length: WEIGHTS - 4718592, done: WEIGHTS - 4718592 }]
   }))
   const { job } = await startDownload(app, { model_id: 'org/tiny' })
   t.equal((await waitForEnd(app, job.job_id)).status, 'complete')

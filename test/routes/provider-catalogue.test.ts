@@ -87,7 +87,13 @@ t.test('blocks survive a restart; concurrent blocks all land', async (t) => {
 
   const second = await providersAndApp(t, { HF_HUB_CACHE: cache })
   t.same(await blocks(second.app), ['mistralai/mistral-7b-instruct', 'openai/gpt-4o-mini'], 'both blocks came back')
-  t.match((await second.app.inject({ method: 'POST', url: '/api/providers/openrouter/models/validate', headers: auth(), payload: { model_id: 'openai/gpt-4o-mini' } })).json(), { valid: false, reason: 'blocked: not here' })
+  const validated = await second.app.inject({
+    method: 'POST',
+    url: '/api/providers/openrouter/models/validate',
+    headers: auth(),
+    payload: { model_id: 'openai/gpt-4o-mini' }
+  })
+  t.match(validated.json(), { valid: false, reason: 'blocked: not here' })
   t.equal((await second.app.inject({ method: 'DELETE', url: '/api/providers/openrouter/models/block?model_id=openai/gpt-4o-mini', headers: auth() })).statusCode, 200)
   await second.app.close()
 

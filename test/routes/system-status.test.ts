@@ -20,7 +20,14 @@ t.test('a quiet node is healthy and says what it is', async (t) => {
     version: /^\d+\.\d+\.\d+/,
     uptime_s: Number,
     models: { local_count: 0, total_bytes: 0, default_model: null, active_downloads: 0, queued_downloads: 0 },
-    infrastructure: { cache_dir: app.config.hubCacheDir, disk: { total_bytes: Number, free_bytes: Number, used_percent: Number }, memory: { rss_bytes: Number }, cpu: { cores: Number }, node_version: process.version, pid: process.pid },
+    infrastructure: {
+      cache_dir: app.config.hubCacheDir,
+      disk: { total_bytes: Number, free_bytes: Number, used_percent: Number },
+      memory: { rss_bytes: Number },
+      cpu: { cores: Number },
+      node_version: process.version,
+      pid: process.pid
+    },
     errors: { window_s: 300, total: 0, recent: [] }
   })
   t.equal(body.providers.length, 3)

@@ -70,6 +70,7 @@ t.test('the cache directory is resolved exactly as huggingface_hub resolves it',
   t.equal(dir({ HF_HOME: '/data/hf', HUGGINGFACE_HUB_CACHE: '/legacy', HF_HUB_CACHE: '/models' }), '/models', 'HF_HUB_CACHE wins over all')
   t.equal(dir({ HF_HUB_CACHE: '~/models' }), join('/home/ada', 'models'), '~ expands to HOME')
   t.equal(dir({ HF_HOME: '~' }), '/home/ada/hub')
+  // eslint-disable-next-line no-template-curly-in-string -- ${VAR} as written in an env value, which loadConfig expands
   t.equal(dir({ VOLUME: '/mnt/big', HF_HUB_CACHE: '$VOLUME/hub/${VOLUME}' }), '/mnt/big/hub//mnt/big', '$VAR and ${VAR} expand')
   t.equal(dir({ HF_HUB_CACHE: '/x/$UNKNOWN_VAR/hub' }), '/x/$UNKNOWN_VAR/hub', 'unknown variables stay as written')
 })
@@ -94,7 +95,10 @@ t.test('secrets: every API key and every *_TOKEN / *_KEY value, whatever the pro
 
 t.test('PROVIDERS_FILE adds OpenAI-compatible providers; a bad entry names the entry and the field', async (t) => {
   const dir = t.testdir({
-    'good.json': JSON.stringify([{ name: 'local-vllm', base_url: 'http://vllm:8000/v1/', token_env: 'VLLM_KEY', priority: 50, limiter: { max_concurrent: 2, min_time_ms: 5 } }, { name: 'openai', priority: 1 }]),
+    'good.json': JSON.stringify([
+      { name: 'local-vllm', base_url: 'http://vllm:8000/v1/', token_env: 'VLLM_KEY', priority: 50, limiter: { max_concurrent: 2, min_time_ms: 5 } },
+      { name: 'openai', priority: 1 }
+    ]),
     'bad-url.json': JSON.stringify([{ name: 'ok-one', base_url: 'http://a/v1' }, { name: 'broken', base_url: 'not a url' }]),
     'bad-limiter.json': JSON.stringify([{ name: 'x', base_url: 'http://a/v1', limiter: { max_concurrent: 0 } }]),
     'not-json.json': '{',
@@ -106,12 +110,16 @@ t.test('PROVIDERS_FILE adds OpenAI-compatible providers; a bad entry names the e
   const local = config.providers.find((provider) => provider.name === 'local-vllm')
   t.match(local, { kind: 'openai', baseUrl: 'http://vllm:8000/v1', token: 'vllm-secret', priority: 50, limiter: { maxConcurrent: 2, minTime: 5 } })
   t.equal(config.providers.find((provider) => provider.name === 'openai')?.priority, 1, 'a built-in can be re-prioritised')
-  t.throws(() => loadConfig({ ...base, PROVIDERS_FILE: `${dir}/bad-url.json` }), { name: 'ConfigError', message: 'PROVIDERS_FILE entry 1 ("broken"): base_url must be an http(s) URL without credentials in it' })
+  t.throws(() => loadConfig({ ...base, PROVIDERS_FILE: `${dir}/bad-url.json` }), {
+    name: 'ConfigError',
+    message: 'PROVIDERS_FILE entry 1 ("broken"): base_url must be an http(s) URL without credentials in it'
+  })
   t.throws(() => loadConfig({ ...base, PROVIDERS_FILE: `${dir}/bad-limiter.json` }), { message: /entry 0 \("x"\): limiter\.max_concurrent must be an integer of at least 1/ })
   t.throws(() => loadConfig({ ...base, PROVIDERS_FILE: `${dir}/not-json.json` }), { message: /cannot be read as JSON/ })
   t.throws(() => loadConfig({ ...base, PROVIDERS_FILE: `${dir}/misspelt.json` }), { message: /entry 0 \("x"\): priorty is not a known field/ })
   t.throws(() => loadConfig({ ...base, PROVIDERS_FILE: `${dir}/twice.json` }), { message: /entry 1 \("x"\): name is used by an earlier entry/ })
-  t.equal(loadConfig({ ...base, PROVIDERS_FILE: `${dir}/unset-token.json` }).providers.find((provider) => provider.name === 'needs-key')?.configured, false, 'its token variable is unset: unconfigured')
+  const needsKey = loadConfig({ ...base, PROVIDERS_FILE: `${dir}/unset-token.json` }).providers.find((provider) => provider.name === 'needs-key')
+  t.equal(needsKey?.configured, false, 'its token variable is unset: unconfigured')
   t.throws(() => loadConfig({ ...base, OPENAI_BASE_URL: 'ftp://x' }), { message: /^OPENAI_BASE_URL is invalid/ })
   t.throws(() => loadConfig({ ...base, OPENAI_BASE_URL: 'https://user:secret@llm.local/v1' }), { message: /^OPENAI_BASE_URL is invalid: put the token in its own setting/ })
 })
