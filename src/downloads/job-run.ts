@@ -252,19 +252,21 @@ export class JobRun {
     const job = this.#job
     await downloadToTmpAndMove({
       url: hub.fileUrl(job.model_id, job.commit, file.path),
-      hubHeaders: () => hub.authHeaders,
-      throughHub: async (request) => hub.send(request),
-      endpoint: hub.endpoint,
       partialPath: incompletePath(cacheDir, job.model_id, file.etag),
       blobPath: target,
       tmpDir: tmpDirOf(cacheDir),
-      partSize: settings.partSizeBytes,
-      maxParts: settings.maxPartsPerFile,
-      connection: this.#connection,
       size: file.size,
       etag: file.etag,
-      lfs: file.lfs,
+      lfs: file.lfs
+    }, {
+      endpoint: hub.endpoint,
+      hubHeaders: () => hub.authHeaders,
+      throughHub: async (request) => hub.send(request),
+      connection: this.#connection,
       readTimeoutMs: settings.readTimeoutMs,
+      partSize: settings.partSizeBytes,
+      maxParts: settings.maxPartsPerFile
+    }, {
       signal,
       onPosition: (bytes) => {
         if (bytes > (this.#positions.get(file.path) ?? 0)) {

@@ -1,9 +1,15 @@
 import { randomUUID } from 'node:crypto'
-import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 
 /** A byte range of a file, fetched over its own connection; `done` bytes of it are on disk. */
 export interface Part { start: number, length: number, done: number }
+
+/**
+ * An open `.incomplete` during one attempt: the part fetchers write its parts in any order, the
+ * hasher reads behind them in file order. A file of one part is one plain stream.
+ */
+export interface PartialFile { handle: FileHandle, size: number, parts: Part[] }
 
 /**
  * Splits a file into range parts: at most `maxParts`, none smaller than `partSize` unless the file is.
@@ -56,8 +62,10 @@ export class PartState {
     try {
       const saved = JSON.parse(await readFile(this.#file, 'utf8')) as Saved
       const onDisk = (await stat(this.#partial)).size
-      const valid = saved.etag === etag && saved.size === size && Array.isArray(saved.parts) && coversExactly(saved.parts, size) &&
-        saved.parts.every((part) => Number.isInteger(part.done) && part.done >= 0 && part.done <= part.length && (part.done === 0 || part.start + part.done <= onDisk))
+      const onDiskOnly = (part: Part): boolean =>
+        Number.isInteger(part.done) && part.done >= 0 && part.done <= part.length && (part.done === 0 || part.start + part.done <= onDisk)
+      const valid = saved.etag === etag && saved.size === size && Array.isArray(saved.parts) &&
+        coversExactly(saved.parts, size) && saved.parts.every(onDiskOnly)
       return valid ? saved.parts : undefined
     } catch {
       return undefined
@@ -79,7 +87,8 @@ export class PartState {
     }
     try {
       const { parts } = JSON.parse(text) as Partial<Saved>
-      const sane = Array.isArray(parts) && parts.every((part) => [part.start, part.length, part.done].every((n) => Number.isInteger(n) && n >= 0) && part.done <= part.length)
+      const counts = (part: Part): boolean => [part.start, part.length, part.done].every((n) => Number.isInteger(n) && n >= 0) && part.done <= part.length
+      const sane = Array.isArray(parts) && parts.every(counts)
       return sane ? contiguousEnd([...parts].sort((a, b) => a.start - b.start)) : 0
     } catch {
       return 0

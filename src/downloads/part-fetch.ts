@@ -1,0 +1,49 @@
+import type { PartialFile, Part } from './part-state.js'
+import { codeOf, openRange, type HubConnection } from './range-request.js'
+import { RetryableError } from './retry.js'
+
+/** Where a file's parts come from, and the job's bound on open connections. */
+export interface PartSource {
+  url: string
+  hub: HubConnection
+  /** Runs one HTTP request within the job's bound on open connections. */
+  connection: <T>(task: () => Promise<T>) => Promise<T>
+}
+
+/**
+ * Fetches every unfinished part of the file, each over its own connection. The first part that
+ * fails aborts `attempt`, which stops the others (and whoever else follows it, the hasher); each
+ * keeps what it wrote for the next attempt. Throws that first failure.
+ */
+export async function fetchParts (source: PartSource, partial: PartialFile, onWritten: (bytes: number) => void, attempt: AbortController): Promise<void> {
+  const fetching = partial.parts.filter((part) => part.done < part.length).map(async (part) => source.connection(async () => {
+    await fetchPart(source, partial, part, onWritten, attempt.signal)
+  }))
+  await Promise.all(fetching.map(async (fetch) => fetch.catch((err: unknown) => {
+    attempt.abort(err)
+    throw err
+  })))
+}
+
+/** Streams one part into its place in the file; `done` grows only after its bytes are written. */
+export async function fetchPart (source: PartSource, partial: PartialFile, part: Part, onWritten: (bytes: number) => void, signal: AbortSignal): Promise<void> {
+  const from = part.start + part.done
+  const end = part.start + part.length
+  // A single stream asks for the rest of the file, as huggingface_hub does; a part for its own range.
+  const response = await openRange(source.url, source.hub, from, partial.parts.length === 1 ? undefined : end - 1, signal)
+  let position = from
+  try {
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      if (position + chunk.length > end) throw new RetryableError(`the server sent more than the ${part.length} bytes asked for`)
+      await partial.handle.write(chunk, 0, chunk.length, position)
+      position += chunk.length
+      part.done += chunk.length
+      onWritten(chunk.length)
+    }
+  } catch (err) {
+    // A full disk or a cancel is not a network fault: no retry.
+    if (signal.aborted || (err as NodeJS.ErrnoException).code === 'ENOSPC' || err instanceof RetryableError) throw err
+    throw new RetryableError(`the transfer broke off at byte ${position} of ${partial.size} (${codeOf(err)})`)
+  }
+  if (part.done < part.length) throw new RetryableError(`the transfer ended early at byte ${position} of ${partial.size}`)
+}
