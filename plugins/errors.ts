@@ -3,7 +3,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, Route
 import fp from 'fastify-plugin'
 import { Type } from 'typebox'
 import { errorCode } from '../src/error-code.js'
-import { HINTS, HTTP_STATUS_CODES, MdRouteNotFoundError, MdValidationError } from '../src/errors.js'
+import { HINTS, HTTP_STATUS_CODES, MdError, MdRouteNotFoundError, MdShuttingDownError, MdValidationError } from '../src/errors.js'
 
 /** The one shape of every error answer, declared once and referenced by every route. */
 export const ErrorResponse = Type.Object({
@@ -58,8 +58,10 @@ export function toErrorBody (error: FastifyError): ErrorBody {
   const ownCode = errorCode(error) ?? ''
   const internal = statusCode >= 500 && !ownCode.startsWith('MD_')
   const code = ownCode.startsWith('MD_') ? ownCode : HTTP_STATUS_CODES[statusCode] ?? `MD_HTTP_${statusCode}`
-  const hint = (error as { hint?: string }).hint ?? HINTS[code] ?? FASTIFY_HINTS[ownCode]
-  const details = internal ? undefined : (error as { details?: Record<string, unknown> }).details
+  // Only our errors carry a hint or details of their own (set by their constructors).
+  const own = error instanceof MdError ? error : undefined
+  const hint = own?.hint ?? HINTS[code] ?? FASTIFY_HINTS[ownCode]
+  const details = own?.details
   return {
     statusCode,
     error: STATUS_CODES[statusCode] ?? 'Error',
@@ -69,6 +71,17 @@ export function toErrorBody (error: FastifyError): ErrorBody {
     ...(hint === undefined ? {} : { hint }),
     ...(details === undefined ? {} : { details })
   }
+}
+
+/**
+ * The headers an error carries for the client, as Fastify's default handler sets them: ours (the
+ * Retry-After of a provider that cools down), typed; another library's by Fastify's convention, a
+ * `headers` field (http-errors' Content-Range of a 416 from the docs' static files).
+ */
+function errorHeaders (error: FastifyError): Readonly<Record<string, string>> | undefined {
+  if (error instanceof MdError) return error.headers
+  const headers = (error as { headers?: unknown }).headers
+  return typeof headers === 'object' && headers !== null ? headers as Record<string, string> : undefined
 }
 
 // find-my-way's default; a longer path parameter is refused before routing.
@@ -116,11 +129,10 @@ async function errorsPlugin (app: FastifyInstance): Promise<void> {
 
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const body = toErrorBody(error)
-    // Headers an error carries for the client, such as the Retry-After of a provider that cools down.
-    const headers = (error as { headers?: unknown }).headers
-    if (typeof headers === 'object' && headers !== null) reply.headers(headers as Record<string, string>)
+    const headers = errorHeaders(error)
+    if (headers !== undefined) reply.headers(headers)
     // A request refused by a shutdown is expected, not a failure to look into.
-    if (body.statusCode >= 500 && body.code !== 'MD_SHUTTING_DOWN') request.log.error({ err: error }, 'request failed')
+    if (body.statusCode >= 500 && !(error instanceof MdShuttingDownError)) request.log.error({ err: error }, 'request failed')
     return reply.code(body.statusCode).send(body)
   })
 

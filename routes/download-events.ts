@@ -51,7 +51,7 @@ export default async function downloadEventRoutes (app: FastifyInstance): Promis
 async function streamEvents (app: FastifyInstance, reply: FastifyReply, jobId: string | undefined): Promise<void> {
   const release = app.eventStreams.take()
   if (release === undefined) {
-    throw Object.assign(new MdTooManyStreamsError(String(app.eventStreams.max)), { headers: { 'retry-after': '5' } })
+    throw new MdTooManyStreamsError(app.eventStreams.max)
   }
   // Ends when the client goes away or the server closes. (Not AbortSignal.any: tied to the
   // server-long `closing` signal, each stream's combined signal would be kept until shutdown.)

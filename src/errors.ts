@@ -1,11 +1,36 @@
 import createError from '@fastify/error'
 
-// Every error code modeldepot answers with, in one place; test/errors.test.ts pins the list so a
+// Every error code modeldepot answers with, in one place; test/src/errors.test.ts pins the list so a
 // code never changes by accident (clients and n8n workflows branch on them).
-export const MdUnauthorizedError = createError('MD_UNAUTHORIZED', 'Missing or invalid API key', 401)
-export const MdRateLimitedError = createError('MD_RATE_LIMITED', 'Rate limit exceeded, retry in %s', 429)
-export const MdValidationError = createError('MD_VALIDATION_FAILED', '%s', 400)
-export const MdRouteNotFoundError = createError('MD_ROUTE_NOT_FOUND', 'Route %s %s not found', 404)
+
+/**
+ * What every modeldepot error is: `err instanceof MdError` holds for each one below, and the errors
+ * plugin answers with the fields it carries. An error that carries one sets it in its constructor.
+ */
+export abstract class MdError extends Error {
+  declare readonly code: string
+  declare readonly statusCode: number
+  /** Headers for the client, such as the Retry-After of a provider that cools down. */
+  declare readonly headers?: Readonly<Record<string, string>>
+  /** Machine-readable specifics, e.g. needed_bytes and free_bytes with a 507. */
+  declare readonly details?: Readonly<Record<string, number | string | boolean>>
+  /** What to do about it, when this one error knows better than HINTS[code]. */
+  declare readonly hint?: string
+}
+
+/**
+ * `createError` with MdError as its base. Only MdError's prototype is used, never its constructor
+ * (createError's sets code, statusCode and message), hence the casts.
+ */
+function createMdError<C extends string, SC extends number> (code: C, message: string, statusCode: SC) {
+  const ErrorClass = createError(code, message, statusCode, MdError as unknown as ErrorConstructor)
+  return ErrorClass as createError.FastifyErrorConstructor<MdError & { code: C, statusCode: SC }>
+}
+
+export const MdUnauthorizedError = createMdError('MD_UNAUTHORIZED', 'Missing or invalid API key', 401)
+export const MdRateLimitedError = createMdError('MD_RATE_LIMITED', 'Rate limit exceeded, retry in %s', 429)
+export const MdValidationError = createMdError('MD_VALIDATION_FAILED', '%s', 400)
+export const MdRouteNotFoundError = createMdError('MD_ROUTE_NOT_FOUND', 'Route %s %s not found', 404)
 
 /** Codes for errors Fastify itself raises before a handler runs (bad JSON, wrong media type, …). */
 export const HTTP_STATUS_CODES: Record<number, string> = {
@@ -50,26 +75,89 @@ export const HINTS: Record<string, string> = {
 }
 
 // Models and downloads.
-export const MdModelNotFoundError = createError('MD_MODEL_NOT_FOUND', '%s', 404)
-export const MdRevisionNotFoundError = createError('MD_REVISION_NOT_FOUND', '%s', 404)
-export const MdFileNotFoundError = createError('MD_FILE_NOT_FOUND', '%s', 404)
-export const MdModelGatedError = createError('MD_MODEL_GATED', '%s', 403)
+export const MdModelNotFoundError = createMdError('MD_MODEL_NOT_FOUND', '%s', 404)
+export const MdRevisionNotFoundError = createMdError('MD_REVISION_NOT_FOUND', '%s', 404)
+export const MdFileNotFoundError = createMdError('MD_FILE_NOT_FOUND', '%s', 404)
+export const MdModelGatedError = createMdError('MD_MODEL_GATED', '%s', 403)
 // 403, not 401: a 401 from this API always means modeldepot's own API key.
-export const MdHfTokenInvalidError = createError('MD_HF_TOKEN_INVALID', '%s', 403)
-export const MdHubUnreachableError = createError('MD_HUB_UNREACHABLE', '%s', 502)
-export const MdHubError = createError('MD_HUB_ERROR', '%s', 502)
-export const MdNoFilesMatchedError = createError('MD_NO_FILES_MATCHED', '%s', 400)
-export const MdInsufficientStorageError = createError('MD_INSUFFICIENT_STORAGE', '%s', 507)
-export const MdJobNotFoundError = createError('MD_JOB_NOT_FOUND', 'No download job %s', 404)
-export const MdModelNotCachedError = createError('MD_MODEL_NOT_CACHED', '%s', 404)
-export const MdModelProtectedError = createError('MD_MODEL_PROTECTED', '%s', 409)
+export const MdHfTokenInvalidError = createMdError('MD_HF_TOKEN_INVALID', '%s', 403)
+export const MdHubUnreachableError = createMdError('MD_HUB_UNREACHABLE', '%s', 502)
+
+export class MdHubError extends createMdError('MD_HUB_ERROR', '%s', 502) {
+  override readonly headers: Readonly<Record<string, string>>
+  /** `retryAfter`: the Hub's own Retry-After (of a 429 or 503), which is the client's too. */
+  constructor (message: string, retryAfter: string | null = null) {
+    super(message)
+    this.headers = retryAfter === null ? {} : { 'retry-after': retryAfter }
+  }
+}
+
+export const MdNoFilesMatchedError = createMdError('MD_NO_FILES_MATCHED', '%s', 400)
+
+export class MdInsufficientStorageError extends createMdError('MD_INSUFFICIENT_STORAGE', '%s', 507) {
+  /** What the download needs and what is free, when that was known before it started. */
+  override readonly details: Readonly<{ needed_bytes: number, free_bytes: number }> | undefined
+  constructor (message: string, space?: { neededBytes: number, freeBytes: number }) {
+    super(message)
+    this.details = space === undefined ? undefined : { needed_bytes: space.neededBytes, free_bytes: space.freeBytes }
+  }
+}
+
+export const MdJobNotFoundError = createMdError('MD_JOB_NOT_FOUND', 'No download job %s', 404)
+export const MdModelNotCachedError = createMdError('MD_MODEL_NOT_CACHED', '%s', 404)
+export const MdModelProtectedError = createMdError('MD_MODEL_PROTECTED', '%s', 409)
+
+// A download job can end with the code of any error above, and with these two, which no request
+// answers with: they are seen in a job's `error` (GET /api/downloads/{id}, the events, the callback).
+export const JOB_END_CODES = {
+  /** Not a failure: the job stays unfinished in the journal and resumes at the next start. */
+  serverShutdown: 'MD_SERVER_SHUTDOWN',
+  /** Any other failure (a transfer that broke off, a checksum mismatch): sending the request again resumes it. */
+  downloadFailed: 'MD_DOWNLOAD_FAILED'
+} as const
+
 // Providers.
-export const MdProviderUnavailableError = createError('MD_PROVIDER_UNAVAILABLE', 'Provider %s is not taking calls right now (%s)', 503)
-export const MdProviderError = createError('MD_PROVIDER_ERROR', '%s', 502)
-export const MdTokenRejectedError = createError('MD_TOKEN_REJECTED', '%s', 422)
-export const MdModelNotBlockedError = createError('MD_MODEL_NOT_BLOCKED', '%s is not blocked', 404)
-export const MdProviderNotFoundError = createError('MD_PROVIDER_NOT_FOUND', 'No provider named %s', 404)
-export const MdCallbacksDisabledError = createError('MD_CALLBACKS_DISABLED', 'Callbacks are off on this server', 400)
-export const MdCallbackNotAllowedError = createError('MD_CALLBACK_NOT_ALLOWED', '%s', 400)
-export const MdTooManyStreamsError = createError('MD_TOO_MANY_STREAMS', 'All %s event streams are in use', 503)
-export const MdShuttingDownError = createError('MD_SHUTTING_DOWN', 'The server is shutting down; send the request again once it is back', 503)
+/** Why a provider refuses calls for now, from its health: the status, and when it takes calls again. */
+export interface ProviderRefusal { status: string, retryAfterS: number, cooldownUntil: string | null }
+
+export class MdProviderUnavailableError extends createMdError('MD_PROVIDER_UNAVAILABLE', 'Provider %s is not taking calls right now (%s)', 503) {
+  override readonly headers: Readonly<Record<string, string>>
+  override readonly details: Readonly<{ provider: string, status: string, cooldown_until?: string, retry_after_s: number }>
+  constructor (provider: string, refusal: ProviderRefusal) {
+    super(provider, refusal.status)
+    // An unconfigured provider takes calls again only once it has a key: no time to wait for.
+    this.headers = refusal.status === 'unconfigured' ? {} : { 'retry-after': String(refusal.retryAfterS) }
+    this.details = {
+      provider,
+      status: refusal.status,
+      ...(refusal.cooldownUntil === null ? {} : { cooldown_until: refusal.cooldownUntil }),
+      retry_after_s: refusal.retryAfterS
+    }
+  }
+}
+
+export const MdProviderError = createMdError('MD_PROVIDER_ERROR', '%s', 502)
+
+export class MdTokenRejectedError extends createMdError('MD_TOKEN_REJECTED', '%s', 422) {
+  /** The failed check's fix steps. */
+  override readonly hint: string
+  constructor (message: string, hint: string) {
+    super(message)
+    this.hint = hint
+  }
+}
+
+export const MdModelNotBlockedError = createMdError('MD_MODEL_NOT_BLOCKED', '%s is not blocked', 404)
+export const MdProviderNotFoundError = createMdError('MD_PROVIDER_NOT_FOUND', 'No provider named %s', 404)
+export const MdCallbacksDisabledError = createMdError('MD_CALLBACKS_DISABLED', 'Callbacks are off on this server', 400)
+export const MdCallbackNotAllowedError = createMdError('MD_CALLBACK_NOT_ALLOWED', '%s', 400)
+
+export class MdTooManyStreamsError extends createMdError('MD_TOO_MANY_STREAMS', 'All %s event streams are in use', 503) {
+  override readonly headers: Readonly<Record<string, string>>
+  constructor (max: number) {
+    super(String(max))
+    this.headers = { 'retry-after': '5' }
+  }
+}
+
+export const MdShuttingDownError = createMdError('MD_SHUTTING_DOWN', 'The server is shutting down; send the request again once it is back', 503)

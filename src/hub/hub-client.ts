@@ -143,8 +143,5 @@ export async function hubError (response: Response, endpoint: string): Promise<E
     return new MdModelNotFoundError(`No such model on the Hub, or it is private and HF_TOKEN cannot read it${said}`)
   }
   if (response.status === 403) return new MdModelGatedError(`The Hub refused access${said}`)
-  const error = new MdHubError(`The Hub at ${endpoint} answered ${response.status}${said}`)
-  const retryAfter = response.headers.get('retry-after')
-  // The Hub's own Retry-After (of a 429 or 503) is the client's too.
-  return retryAfter === null ? error : Object.assign(error, { headers: { 'retry-after': retryAfter } })
+  return new MdHubError(`The Hub at ${endpoint} answered ${response.status}${said}`, response.headers.get('retry-after'))
 }

@@ -1,13 +1,17 @@
+import { MdValidationError } from '../errors.js'
+
 // Turns a model id and a revision from a request into values that are safe to use as cache paths
 // (`models--{org}--{name}/refs/{revision}`) and in Hub URLs. A route calls these first, so a bad
 // value is answered with a 400 before anything touches the disk or the network.
 
-/** Bad input from a client. It carries the pinned MD_VALIDATION_FAILED code (src/errors.ts) and a
- * 400 status, so the errors plugin answers it as it is, hint included. */
-export class HubInputError extends Error {
-  readonly code = 'MD_VALIDATION_FAILED'
-  readonly statusCode = 400
-  readonly hint: string
+/** Bad input from a client: an MdValidationError (400) with its own hint, which the errors plugin answers with. */
+export class HubInputError extends MdValidationError {
+  // createError's classes take every error of their code for theirs; these are told apart by their chain.
+  static override [Symbol.hasInstance] (value: unknown): boolean {
+    return Function.prototype[Symbol.hasInstance].call(this, value)
+  }
+
+  override readonly hint: string
   constructor (message: string, hint: string) {
     super(message)
     this.hint = hint

@@ -81,9 +81,19 @@ export class ProviderRegistry {
       priority: provider.priority,
       token_env: provider.tokenEnv === '' ? null : provider.tokenEnv,
       token: provider.maskedToken,
-      limiter: { max_concurrent: provider.limits.maxConcurrent, min_time_ms: provider.limits.minTime, queued: counts.QUEUED + counts.RECEIVED, running: counts.RUNNING + counts.EXECUTING },
+      limiter: {
+        max_concurrent: provider.limits.maxConcurrent,
+        min_time_ms: provider.limits.minTime,
+        queued: counts.QUEUED + counts.RECEIVED,
+        running: counts.RUNNING + counts.EXECUTING
+      },
       health: provider.health.snapshot(),
-      catalogue: { fetched_at: catalogue.fetchedAt, models: catalogue.size, blocked: catalogue.blocks().length, ttl_s: this.#options.settings.catalogueTtlMs / 1000 }
+      catalogue: {
+        fetched_at: catalogue.fetchedAt,
+        models: catalogue.size,
+        blocked: catalogue.blocks().length,
+        ttl_s: this.#options.settings.catalogueTtlMs / 1000
+      }
     }
   }
 
@@ -103,9 +113,8 @@ export class ProviderRegistry {
     const check = validate ? await checkProvider(provider, token, this.#options.now) : null
     const tokenCheck = check?.checks.find((result) => result.name === 'token')
     if (tokenCheck !== undefined && !tokenCheck.ok) {
-      throw Object.assign(new MdTokenRejectedError(`The new ${name} token failed its check (${tokenCheck.message}); the old token stays in use`), {
-        hint: tokenCheck.fix_steps.join(' ')
-      })
+      const message = `The new ${name} token failed its check (${tokenCheck.message}); the old token stays in use`
+      throw new MdTokenRejectedError(message, tokenCheck.fix_steps.join(' '))
     }
     if (token === provider.token) return check
     // Saved first: a token that cannot be kept is not switched to, so memory and file agree.

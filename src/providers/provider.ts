@@ -142,11 +142,8 @@ export class Provider {
   #admit (): void {
     const gate = this.health.gate()
     if (gate.allowed) return
-    const retryAfterSeconds = Math.ceil(gate.retryAfterMs / 1000)
-    throw Object.assign(new MdProviderUnavailableError(this.name, gate.status), {
-      headers: gate.status === 'unconfigured' ? {} : { 'retry-after': String(retryAfterSeconds) },
-      details: { provider: this.name, status: gate.status, ...(gate.cooldownUntil === null ? {} : { cooldown_until: gate.cooldownUntil }), retry_after_s: retryAfterSeconds }
-    })
+    const retryAfterS = Math.ceil(gate.retryAfterMs / 1000)
+    throw new MdProviderUnavailableError(this.name, { status: gate.status, retryAfterS, cooldownUntil: gate.cooldownUntil })
   }
 
   // A 404 or 403 is the provider answering correctly about a model, and so is the Hub's 401 (its

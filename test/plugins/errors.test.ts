@@ -3,6 +3,9 @@ import Fastify, { type FastifyBaseLogger } from 'fastify'
 import t, { type Test } from 'tap'
 import { Type } from 'typebox'
 import errorsPlugin from '../../plugins/errors.js'
+import { insufficientStorage } from '../../src/downloads/job-errors.js'
+import { HINTS, MdProviderUnavailableError, MdTokenRejectedError } from '../../src/errors.js'
+import { hubError } from '../../src/hub/hub-client.js'
 import { createLogger, SecretList } from '../../src/logger.js'
 
 async function bareApp (t: Test) {
@@ -66,4 +69,46 @@ t.test('an unexpected error answers 500 without internals and is logged with the
   t.equal(logged?.level, 50)
   t.type(logged?.reqId, 'string')
   t.match(logged?.err, { message: /ENOENT/ }, 'the log keeps the cause')
+})
+
+t.test('an error answers with the headers, details and hint its constructor set', async (t) => {
+  const { app } = await bareApp(t)
+  app.get('/cooling', async () => {
+    throw new MdProviderUnavailableError('huggingface', { status: 'rate_limited', retryAfterS: 42, cooldownUntil: '2026-11-22T12:00:42.000Z' })
+  })
+  app.get('/hub', async () => { throw await hubError(new Response('', { status: 503, headers: { 'retry-after': '9' } }), 'https://hub.test') })
+  app.get('/full', async () => { throw insufficientStorage('org/huge', 2000, 1000) })
+  app.get('/token', async () => { throw new MdTokenRejectedError('The new openai token failed its check', 'Create a new key.') })
+
+  const cooling = await app.inject({ url: '/cooling' })
+  t.equal(cooling.statusCode, 503)
+  t.equal(cooling.headers['retry-after'], '42')
+  t.same(cooling.json(), {
+    statusCode: 503,
+    error: 'Service Unavailable',
+    code: 'MD_PROVIDER_UNAVAILABLE',
+    message: 'Provider huggingface is not taking calls right now (rate_limited)',
+    hint: HINTS.MD_PROVIDER_UNAVAILABLE,
+    details: { provider: 'huggingface', status: 'rate_limited', cooldown_until: '2026-11-22T12:00:42.000Z', retry_after_s: 42 }
+  })
+
+  const hub = await app.inject({ url: '/hub' })
+  t.same([hub.statusCode, hub.headers['retry-after'], hub.json().code], [502, '9', 'MD_HUB_ERROR'], "the Hub's Retry-After is passed on")
+
+  const full = await app.inject({ url: '/full' })
+  t.same([full.statusCode, full.json().details], [507, { needed_bytes: 2000, free_bytes: 1000 }])
+  t.equal((await app.inject({ url: '/token' })).json().hint, 'Create a new key.', 'its own hint over the code\'s')
+})
+
+t.test("another library's error keeps its headers, as Fastify's own handler would, but not fields of its own", async (t) => {
+  const { app } = await bareApp(t)
+  // What @fastify/static sends for a range past the end of a file (http-errors, with headers).
+  app.get('/range', async () => {
+    throw Object.assign(new Error('Range Not Satisfiable'), { statusCode: 416, headers: { 'content-range': 'bytes */10' }, details: { path: '/x' } })
+  })
+  const res = await app.inject({ url: '/range' })
+  t.equal(res.statusCode, 416)
+  t.equal(res.headers['content-range'], 'bytes */10')
+  // A status with no pinned code of its own (HTTP_STATUS_CODES) answers MD_HTTP_<status>.
+  t.same(res.json(), { statusCode: 416, error: 'Range Not Satisfiable', code: 'MD_HTTP_416', message: 'Range Not Satisfiable' })
 })
