@@ -3,7 +3,7 @@ import type { CallbackSender } from '../callbacks/callback-sender.js'
 import type { DefaultModelStore } from '../cache/default-model-store.js'
 import { sweepAbandoned } from '../cache/cache-temporaries.js'
 import { diskSpace } from '../cache/disk-space.js'
-import { MdJobNotFoundError, MdShuttingDownError } from '../errors.js'
+import { JOB_END_CODES, MdJobNotFoundError, MdShuttingDownError } from '../errors.js'
 import type { HubClient } from '../hub/hub-client.js'
 import { isFinal, type DownloadJob, type JobError, type JobStore } from './download-job.js'
 import { insufficientStorage, jobError, SHUTDOWN_BEFORE_START, SHUTDOWN_DURING } from './job-errors.js'
@@ -323,7 +323,7 @@ export class DownloadManager {
     this.#requests.delete(job.job_id)
     // Stopped by a shutdown, the job stays unfinished in the journal: the next start resumes it,
     // and its callback fires when it really ends.
-    const interrupted = error?.code === 'MD_SERVER_SHUTDOWN' && this.#options.journal !== undefined && request !== undefined
+    const interrupted = error?.code === JOB_END_CODES.serverShutdown && this.#options.journal !== undefined && request !== undefined
     if (interrupted) this.#interrupted.set(job.job_id, { job: { ...job, status: 'queued', current_files: [] }, request })
     job.error = error ?? null
     job.updated_at = now

@@ -1,5 +1,6 @@
 import { request, type Dispatcher } from 'undici'
 import { errorCode } from '../error-code.js'
+import { MdProviderUnavailableError } from '../errors.js'
 import { hubError, type HubAnswer } from '../hub/hub-client.js'
 import { RestartFileError } from './restart-file-error.js'
 import { parseRetryAfter, RetryableError } from './retry.js'
@@ -90,9 +91,8 @@ async function send (url: URL, headers: () => Record<string, string>, hub: HubCo
 
 /** The huggingface provider refused to send (it cools down): when it will take calls again. */
 function providerRefusal (err: unknown): { status: string, retryAfterS: number } | undefined {
-  const { code, details } = err as { code?: string, details?: { status?: string, retry_after_s?: number } }
-  if (code !== 'MD_PROVIDER_UNAVAILABLE' || details?.status === undefined) return undefined
-  return { status: details.status, retryAfterS: details.retry_after_s ?? 0 }
+  if (!(err instanceof MdProviderUnavailableError)) return undefined
+  return { status: err.details.status, retryAfterS: err.details.retry_after_s }
 }
 
 function contentRangeStart (value: unknown): number | undefined {
