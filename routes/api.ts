@@ -1,11 +1,12 @@
 import type { FastifyInstance, RouteOptions } from 'fastify'
 import { errorRef, routeNotFound } from '../plugins/errors.js'
+import { ProviderSummarySchema } from '../src/providers/provider-summary.js'
 import downloadEventRoutes from './download-events.js'
 import downloadRoutes from './downloads.js'
 import infoRoutes from './info.js'
 import modelRoutes from './models.js'
 import providerRoutes from './providers.js'
-import { ProviderCheck, ProviderSummary } from './schemas/providers.js'
+import { ProviderCheck } from './schemas/providers.js'
 import systemRoutes from './system.js'
 
 /**
@@ -30,7 +31,7 @@ export default async function apiRoutes (app: FastifyInstance): Promise<void> {
   app.setNotFoundHandler(routeNotFound)
 
   // Shared by the provider and system-status routes.
-  app.addSchema(ProviderSummary)
+  app.addSchema(ProviderSummarySchema)
   app.addSchema(ProviderCheck)
 
   await app.register(infoRoutes)

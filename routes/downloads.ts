@@ -2,18 +2,18 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { errorRef } from '../plugins/errors.js'
 import { curlCommand, hfDownloadCommand } from '../src/downloads/download-commands.js'
-import type { DownloadJob as Job } from '../src/downloads/download-job.js'
+import { DownloadJobSchema, type DownloadJob } from '../src/downloads/download-job.js'
 import { MdJobNotFoundError } from '../src/errors.js'
 import { validateRepoId } from '../src/hub/repo-id.js'
 import { downloadRequest, mergeParams } from './download-input.js'
-import { DownloadJob, DownloadList, DownloadParams, DownloadPlan, DownloadProgress } from './schemas/downloads.js'
+import { DownloadList, DownloadParams, DownloadPlan, DownloadProgress } from './schemas/downloads.js'
 
 const jobRef = (description: string): { $ref: string, description: string } => ({ $ref: 'DownloadJob#', description })
 const JobIdParams = Type.Object({ job_id: Type.String({ description: 'The job_id a download answered with' }) })
 
 export default async function downloadRoutes (app: FastifyInstance): Promise<void> {
   app.addSchema(DownloadParams)
-  app.addSchema(DownloadJob)
+  app.addSchema(DownloadJobSchema)
   app.addSchema(DownloadPlan)
   app.addSchema(DownloadProgress)
 
@@ -145,7 +145,7 @@ export default async function downloadRoutes (app: FastifyInstance): Promise<voi
   })
 }
 
-function selectJob (app: FastifyInstance, jobId: string | undefined, modelId: string | undefined): Job {
+function selectJob (app: FastifyInstance, jobId: string | undefined, modelId: string | undefined): DownloadJob {
   if (jobId !== undefined) return app.downloads.get(jobId)
   const jobs = app.downloads.list()
   if (modelId !== undefined) {

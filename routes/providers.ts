@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
 import { errorRef } from '../plugins/errors.js'
 import { MdModelNotBlockedError, MdValidationError } from '../src/errors.js'
-import { CatalogueModel, ModelBlock, RecordedError } from './schemas/providers.js'
+import { RecordedErrorSchema } from '../src/providers/provider-health.js'
+import { CatalogueModel, ModelBlock } from './schemas/providers.js'
 
 const NameParams = Type.Object({ name: Type.String({ description: 'huggingface, openrouter, openai, or a name from PROVIDERS_FILE' }) })
 const notFound = errorRef('No provider by that name')
@@ -166,7 +167,7 @@ export default async function providerRoutes (app: FastifyInstance): Promise<voi
           ...Type.Object({
             exported_at: Type.String({ format: 'date-time' }),
             provider: Type.Ref('ProviderSummary'),
-            recent_errors: Type.Array(RecordedError),
+            recent_errors: Type.Array(RecordedErrorSchema),
             catalogue: Type.Object({ fetched_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]), models: Type.Union([Type.Integer(), Type.Null()]), hits: Type.Integer(), misses: Type.Integer(), ttl_s: Type.Number() }, { additionalProperties: false }),
             blocks: Type.Array(ModelBlock)
           })
