@@ -1,4 +1,5 @@
-import type { FastifyInstance, RouteOptions } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { RouteOptions } from 'fastify'
 import { errorRef, routeNotFound } from '../plugins/errors.js'
 import { ProviderSummarySchema } from '../src/providers/provider-summary.js'
 import downloadEventRoutes from './download-events.js'
@@ -13,7 +14,7 @@ import systemRoutes from './system.js'
  * Everything under /api: rate limit first (so rejected keys count too), then the API key.
  * Each route here documents the bearer requirement and the 401 and 429 answers it can give.
  */
-export default async function apiRoutes (app: FastifyInstance): Promise<void> {
+const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.rateLimit())
   app.addHook('onRequest', app.requireApiKey)
 
@@ -41,3 +42,5 @@ export default async function apiRoutes (app: FastifyInstance): Promise<void> {
   await app.register(providerRoutes)
   await app.register(systemRoutes)
 }
+
+export default apiRoutes

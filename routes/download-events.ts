@@ -1,3 +1,4 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { Type } from 'typebox'
 import { errorRef } from '../plugins/errors.js'
@@ -19,7 +20,7 @@ const STREAM_DESCRIPTION = [
 ].join(' ')
 
 /** Live progress over Server-Sent Events, for dashboards and anything that would rather not poll. */
-export default async function downloadEventRoutes (app: FastifyInstance): Promise<void> {
+const downloadEventRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/downloads/events', {
     sse: 'only',
     schema: {
@@ -42,11 +43,13 @@ export default async function downloadEventRoutes (app: FastifyInstance): Promis
       response: { 200: EventStream('Events of the job, until it ends'), 404: errorRef('No such job'), 503: errorRef('Too many open event streams (Retry-After)') }
     }
   }, async (request, reply) => {
-    const { job_id: jobId } = request.params as { job_id: string }
+    const { job_id: jobId } = request.params
     app.downloads.get(jobId) // 404 before the stream starts
     await streamEvents(app, reply, jobId)
   })
 }
+
+export default downloadEventRoutes
 
 async function streamEvents (app: FastifyInstance, reply: FastifyReply, jobId: string | undefined): Promise<void> {
   const release = app.eventStreams.take()

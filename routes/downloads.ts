@@ -1,17 +1,20 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { errorRef } from '../plugins/errors.js'
 import { curlCommand, hfDownloadCommand } from '../src/downloads/download-commands.js'
 import { DownloadJobSchema, type DownloadJob } from '../src/downloads/download-job.js'
+import type { DownloadManager } from '../src/downloads/download-manager.js'
 import { MdJobNotFoundError } from '../src/errors.js'
 import { validateRepoId } from '../src/hub/repo-id.js'
+import { RefTo } from '../src/json-schema.js'
 import { downloadRequest, mergeParams } from './download-input.js'
 import { DownloadList, DownloadParams, DownloadPlan, DownloadProgress } from './schemas/downloads.js'
 
-const jobRef = (description: string): { $ref: string, description: string } => ({ $ref: 'DownloadJob#', description })
+const jobRef = (description: string) => RefTo(DownloadJobSchema, { description })
 const JobIdParams = Type.Object({ job_id: Type.String({ description: 'The job_id a download answered with' }) })
 
-export default async function downloadRoutes (app: FastifyInstance): Promise<void> {
+const downloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addSchema(DownloadParams)
   app.addSchema(DownloadJobSchema)
   app.addSchema(DownloadPlan)
@@ -28,8 +31,8 @@ export default async function downloadRoutes (app: FastifyInstance): Promise<voi
         'With `auto=false` nothing is downloaded: 200 with the plan (commit, files, sizes, what is cached, free space, and the same download as a curl call and an `hf download` command).'
       ].join('\n\n'),
       tags: ['models'],
-      querystring: { $ref: 'DownloadParams#' },
-      body: Type.Union([{ $ref: 'DownloadParams#' }, Type.Null()]),
+      querystring: RefTo(DownloadParams),
+      body: Type.Union([RefTo(DownloadParams), Type.Null()]),
       // The request modeldepot makes to callback_url when the job ends (OpenAPI callbacks).
       callbacks: {
         downloadEnded: {
@@ -38,7 +41,7 @@ export default async function downloadRoutes (app: FastifyInstance): Promise<voi
               requestBody: {
                 description: 'The job as GET /api/downloads/{job_id} answers it, when it ended. Headers: `x-modeldepot-event` (complete, error or cancelled) and, with CALLBACK_SECRET, `x-modeldepot-signature: sha256=<hex HMAC-SHA256 of the raw body>`.',
                 required: true,
-                content: { 'application/json': { schema: { $ref: 'DownloadJob#' } } }
+                content: { 'application/json': { schema: RefTo(DownloadJobSchema) } }
               },
               responses: { '2XX': { description: 'Delivered. Network errors, 5xx, 429 and 409 are retried with backoff (CALLBACK_MAX_ATTEMPTS); a redirect is not followed; any other answer ends the delivery.' } }
             }
@@ -46,7 +49,7 @@ export default async function downloadRoutes (app: FastifyInstance): Promise<voi
         }
       },
       response: {
-        200: { description: 'The job already doing it, a complete job when the cache has it all, or (auto=false) the plan', anyOf: [{ $ref: 'DownloadJob#' }, { $ref: 'DownloadPlan#' }] },
+        200: { description: 'The job already doing it, a complete job when the cache has it all, or (auto=false) the plan', anyOf: [RefTo(DownloadJobSchema), RefTo(DownloadPlan)] },
         202: jobRef('Started (or queued); Location points to the job'),
         400: errorRef('A bad parameter, or a callback_url that is not allowed (MD_CALLBACK_NOT_ALLOWED, MD_CALLBACKS_DISABLED)'),
         403: errorRef('The model is gated or private and HF_TOKEN cannot read it'),
@@ -93,13 +96,13 @@ export default async function downloadRoutes (app: FastifyInstance): Promise<voi
         wait: Type.Optional(Type.Integer({ minimum: 0, maximum: 60, description: 'Seconds to hold the answer until the job ends' }))
       }),
       response: {
-        200: { $ref: 'DownloadProgress#', description: 'The job as it is now (or when it ended, with wait)' },
+        200: RefTo(DownloadProgress, { description: 'The job as it is now (or when it ended, with wait)' }),
         404: errorRef('No such job, or no download has been started yet')
       }
     }
   }, async (request) => {
-    const { job_id: jobId, model_id: modelId, wait } = request.query as { job_id?: string, model_id?: string, wait?: number }
-    const selected = selectJob(app, jobId, modelId)
+    const { job_id: jobId, model_id: modelId, wait } = request.query
+    const selected = selectJob(app.downloads, jobId, modelId)
     const job = await app.downloads.waitForFinal(selected.job_id, (wait ?? 0) * 1000)
     const counts = app.downloads.counts()
     return { ...job, active_downloads: counts.active, queued_downloads: counts.queued }
@@ -127,7 +130,7 @@ export default async function downloadRoutes (app: FastifyInstance): Promise<voi
       params: JobIdParams,
       response: { 200: jobRef('The job'), 404: errorRef('No such job') }
     }
-  }, async (request) => app.downloads.get((request.params as { job_id: string }).job_id))
+  }, async (request) => app.downloads.get(request.params.job_id))
 
   app.delete('/downloads/:job_id', {
     schema: {
@@ -140,14 +143,15 @@ export default async function downloadRoutes (app: FastifyInstance): Promise<voi
       response: { 200: jobRef('The job, now cancelled (or as it ended)'), 404: errorRef('No such job') }
     }
   }, async (request) => {
-    const { purge } = request.query as { purge?: boolean }
-    return app.downloads.cancel((request.params as { job_id: string }).job_id, purge === true)
+    return app.downloads.cancel(request.params.job_id, request.query.purge === true)
   })
 }
 
-function selectJob (app: FastifyInstance, jobId: string | undefined, modelId: string | undefined): DownloadJob {
-  if (jobId !== undefined) return app.downloads.get(jobId)
-  const jobs = app.downloads.list()
+export default downloadRoutes
+
+function selectJob (downloads: DownloadManager, jobId: string | undefined, modelId: string | undefined): DownloadJob {
+  if (jobId !== undefined) return downloads.get(jobId)
+  const jobs = downloads.list()
   if (modelId !== undefined) {
     const id = validateRepoId(modelId)
     const newest = jobs.find((job) => job.model_id === id)

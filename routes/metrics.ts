@@ -1,9 +1,9 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { errorRef } from '../plugins/errors.js'
 
 /** Prometheus text; behind the API key (and the rate limit) unless METRICS_PUBLIC=true. */
-export default async function metricsRoutes (app: FastifyInstance): Promise<void> {
+const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const open = app.config.metricsPublic
   app.get('/metrics', {
     // Behind the key it is limited like /api, so the key cannot be guessed here at full speed instead.
@@ -24,3 +24,5 @@ export default async function metricsRoutes (app: FastifyInstance): Promise<void
     return app.metrics.metrics()
   })
 }
+
+export default metricsRoutes

@@ -1,29 +1,30 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { errorRef } from '../plugins/errors.js'
 import { MdModelNotBlockedError, MdValidationError } from '../src/errors.js'
+import { RefTo } from '../src/json-schema.js'
 import { RecordedErrorSchema } from '../src/providers/provider-health.js'
-import { CatalogueModel, ModelBlock } from './schemas/providers.js'
+import { ProviderSummarySchema } from '../src/providers/provider-summary.js'
+import { CatalogueModel, ModelBlock, ProviderCheck } from './schemas/providers.js'
 
 const NameParams = Type.Object({ name: Type.String({ description: 'huggingface, openrouter, openai, or a name from PROVIDERS_FILE' }) })
 const notFound = errorRef('No provider by that name')
 const ModelIdBody = Type.Object({ model_id: Type.String({ minLength: 1, maxLength: 200 }) })
 
-const requiredModelId = (value: unknown): string => {
-  if (typeof value !== 'string' || value.trim() === '') throw new MdValidationError('model_id is required')
+// The schema asks for at least one character; spaces alone are no model either.
+const requiredModelId = (value: string): string => {
+  if (value.trim() === '') throw new MdValidationError('model_id is required')
   return value.trim()
 }
 
-export default async function providerRoutes (app: FastifyInstance): Promise<void> {
-  const summaryRef = (description: string): { $ref: string, description: string } => ({ $ref: 'ProviderSummary#', description })
-
+const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/providers', {
     schema: {
       operationId: 'listProviders',
       summary: 'All providers, best first',
       description: 'Every provider with its health, limiter and catalogue state: healthy before unhealthy, then by priority, then by latency.',
       tags: ['providers'],
-      response: { 200: { description: 'The providers', ...Type.Object({ providers: Type.Array(Type.Ref('ProviderSummary')) }) } }
+      response: { 200: { description: 'The providers', ...Type.Object({ providers: Type.Array(RefTo(ProviderSummarySchema)) }) } }
     }
   }, async () => ({ providers: app.providers.list() }))
 
@@ -34,9 +35,9 @@ export default async function providerRoutes (app: FastifyInstance): Promise<voi
       description: 'Its health (status, latency average and p95, success rate, counts, cooldown, last error), limiter and catalogue state. The token is shown masked.',
       tags: ['providers'],
       params: NameParams,
-      response: { 200: summaryRef('The provider'), 404: notFound }
+      response: { 200: RefTo(ProviderSummarySchema, { description: 'The provider' }), 404: notFound }
     }
-  }, async (request) => app.providers.summary((request.params as { name: string }).name))
+  }, async (request) => app.providers.summary(request.params.name))
 
   app.post('/providers/:name/check', {
     schema: {
@@ -45,9 +46,9 @@ export default async function providerRoutes (app: FastifyInstance): Promise<voi
       description: 'Is the token valid (the Hub\'s whoami-v2 with the account and token role; OpenRouter\'s key endpoint; GET /models for OpenAI-compatible servers) and is the model list reachable. Each check answers ok, status, latency and message, fix steps in plain words when it fails, and the same check as a curl command. It runs even while the provider cools down.',
       tags: ['providers'],
       params: NameParams,
-      response: { 200: { $ref: 'ProviderCheck#', description: 'The checks' }, 404: notFound }
+      response: { 200: RefTo(ProviderCheck, { description: 'The checks' }), 404: notFound }
     }
-  }, async (request) => app.providers.check((request.params as { name: string }).name))
+  }, async (request) => app.providers.check(request.params.name))
 
   app.put('/providers/:name/token', {
     schema: {
@@ -59,16 +60,14 @@ export default async function providerRoutes (app: FastifyInstance): Promise<voi
       querystring: Type.Object({ validate: Type.Optional(Type.Boolean({ description: 'Check the token first; default true' })) }),
       body: Type.Object({ token: Type.String({ minLength: 1, maxLength: 4096 }), validate: Type.Optional(Type.Boolean()) }),
       response: {
-        200: { description: 'The new token is in use', ...Type.Object({ provider: Type.Ref('ProviderSummary'), check: Type.Union([Type.Ref('ProviderCheck'), Type.Null()]) }) },
+        200: { description: 'The new token is in use', ...Type.Object({ provider: RefTo(ProviderSummarySchema), check: Type.Union([RefTo(ProviderCheck), Type.Null()]) }) },
         404: notFound,
         422: errorRef('The new token failed its check; the hint says how to fix it, and the old token stays in use')
       }
     }
   }, async (request) => {
-    const { name } = request.params as { name: string }
-    const body = request.body as { token: string, validate?: boolean }
-    const query = request.query as { validate?: boolean }
-    const check = await app.providers.rotateToken(name, body.token.trim(), body.validate ?? query.validate ?? true)
+    const { name } = request.params
+    const check = await app.providers.rotateToken(name, request.body.token.trim(), request.body.validate ?? request.query.validate ?? true)
     return { provider: app.providers.summary(name), check }
   })
 
@@ -88,8 +87,8 @@ export default async function providerRoutes (app: FastifyInstance): Promise<voi
       }
     }
   }, async (request) => {
-    const { name } = request.params as { name: string }
-    const { refresh, include_blocked: includeBlocked } = request.query as { refresh?: boolean, include_blocked?: boolean }
+    const { name } = request.params
+    const { refresh, include_blocked: includeBlocked } = request.query
     const { catalogue } = app.providers.get(name)
     const list = await catalogue.list(refresh === true)
     const models = list.models
@@ -114,8 +113,8 @@ export default async function providerRoutes (app: FastifyInstance): Promise<voi
       }
     }
   }, async (request) => {
-    const { name } = request.params as { name: string }
-    const modelId = requiredModelId((request.body as { model_id: unknown }).model_id)
+    const { name } = request.params
+    const modelId = requiredModelId(request.body.model_id)
     return { model_id: modelId, ...await app.providers.get(name).catalogue.validate(modelId) }
   })
 
@@ -130,11 +129,10 @@ export default async function providerRoutes (app: FastifyInstance): Promise<voi
       response: { 200: { description: 'Blocked', ...ModelBlock }, 404: notFound }
     }
   }, async (request) => {
-    const { name } = request.params as { name: string }
-    const body = request.body as { model_id: unknown, reason?: string }
-    const modelId = requiredModelId(body.model_id)
+    const { name } = request.params
+    const modelId = requiredModelId(request.body.model_id)
     const { catalogue } = app.providers.get(name)
-    return { model_id: modelId, ...await catalogue.block(modelId, body.reason?.trim() || 'blocked by an operator') }
+    return { model_id: modelId, ...await catalogue.block(modelId, request.body.reason?.trim() || 'blocked by an operator') }
   })
 
   app.delete('/providers/:name/models/block', {
@@ -148,8 +146,8 @@ export default async function providerRoutes (app: FastifyInstance): Promise<voi
       response: { 200: { description: 'Unblocked', ...Type.Object({ model_id: Type.String(), unblocked: Type.Boolean() }) }, 404: errorRef('No such provider, or the model was not blocked') }
     }
   }, async (request) => {
-    const { name } = request.params as { name: string }
-    const { model_id: modelId } = request.query as { model_id: string }
+    const { name } = request.params
+    const { model_id: modelId } = request.query
     if (!await app.providers.get(name).catalogue.unblock(modelId)) throw new MdModelNotBlockedError(modelId)
     return { model_id: modelId, unblocked: true }
   })
@@ -166,7 +164,7 @@ export default async function providerRoutes (app: FastifyInstance): Promise<voi
           description: 'The diagnostics',
           ...Type.Object({
             exported_at: Type.String({ format: 'date-time' }),
-            provider: Type.Ref('ProviderSummary'),
+            provider: RefTo(ProviderSummarySchema),
             recent_errors: Type.Array(RecordedErrorSchema),
             catalogue: Type.Object({ fetched_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]), models: Type.Union([Type.Integer(), Type.Null()]), hits: Type.Integer(), misses: Type.Integer(), ttl_s: Type.Number() }, { additionalProperties: false }),
             blocks: Type.Array(ModelBlock)
@@ -176,7 +174,7 @@ export default async function providerRoutes (app: FastifyInstance): Promise<voi
       }
     }
   }, async (request) => {
-    const { name } = request.params as { name: string }
+    const { name } = request.params
     const { provider, catalogue } = app.providers.get(name)
     const summary = app.providers.summary(name)
     return {
@@ -188,3 +186,5 @@ export default async function providerRoutes (app: FastifyInstance): Promise<voi
     }
   })
 }
+
+export default providerRoutes

@@ -1,7 +1,7 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { systemStatus, SystemStatusSchema } from '../src/status/system-status.js'
 
-export default async function systemRoutes (app: FastifyInstance): Promise<void> {
+const systemRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/system-status', {
     schema: {
       operationId: 'getSystemStatus',
@@ -21,3 +21,5 @@ export default async function systemRoutes (app: FastifyInstance): Promise<void>
     eventLoopDelay: app.eventLoopDelay
   }))
 }
+
+export default systemRoutes

@@ -24,3 +24,11 @@ export function RefTo<T extends TSchema> (schema: T, options: TSchemaOptions = {
   if (!('$id' in schema) || typeof schema.$id !== 'string') throw new TypeError('RefTo needs a schema with an $id')
   return Type.Unsafe<Static<T>>({ $ref: `${schema.$id}#`, ...options })
 }
+
+/**
+ * Compiles only when A and B are the same type. For an API shape whose schema lives beside a domain
+ * interface it must match (the domain module is not this code's to change): tsc fails when one
+ * changes alone. `export type Checked = Expect<SameShape<Static<typeof Schema>, DomainType>>`.
+ */
+export type SameShape<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
+export type Expect<T extends true> = T

@@ -1,4 +1,4 @@
-import { Type } from 'typebox'
+import { Type, type Static } from 'typebox'
 import { DownloadJobSchema } from '../../src/downloads/download-job.js'
 
 // String first: with Fastify's array coercion, a single query value would otherwise become a
@@ -22,6 +22,7 @@ export const DownloadParams = Type.Object({
     examples: ['http://n8n:5678/webhook-waiting/123']
   }))
 }, { $id: 'DownloadParams', title: 'DownloadParams', description: 'Parameters may come in the query string, a JSON body, or both (the body wins)' })
+export type DownloadInput = Static<typeof DownloadParams>
 
 export const DownloadPlan = Type.Object({
   model_id: Type.String(),

@@ -1,8 +1,11 @@
-import { Type } from 'typebox'
-import { Nullable } from '../../src/json-schema.js'
+import { Type, type Static } from 'typebox'
+import { Nullable, type Expect, type SameShape } from '../../src/json-schema.js'
+import type { ModelBlock as StoredBlock } from '../../src/providers/block-store.js'
+import type { CatalogueModel as ListedModel } from '../../src/providers/model-catalogue.js'
+import type { ProviderCheck as CheckReport } from '../../src/providers/provider-check.js'
 
-// ProviderSummary, its health and the recorded errors are declared by the domain (src/providers/);
-// what only the API shows is declared here.
+// ProviderSummary, its health and the recorded errors are declared by the domain (src/providers/).
+// The shapes below are the domain's interfaces as the API shows them; tsc checks they still agree.
 
 export const CheckResult = Type.Object({
   name: Type.Union([Type.Literal('token'), Type.Literal('catalogue')]),
@@ -30,3 +33,7 @@ export const CatalogueModel = Type.Object({
 }, { additionalProperties: false })
 
 export const ModelBlock = Type.Object({ model_id: Type.String(), reason: Type.String(), at: Type.String({ format: 'date-time' }) }, { additionalProperties: false })
+
+export type ProviderCheckAgrees = Expect<SameShape<Static<typeof ProviderCheck>, CheckReport>>
+export type CatalogueModelAgrees = Expect<SameShape<Static<typeof CatalogueModel>, ListedModel & { blocked: boolean, block_reason: string | null }>>
+export type ModelBlockAgrees = Expect<SameShape<Static<typeof ModelBlock>, StoredBlock & { model_id: string }>>
