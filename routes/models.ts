@@ -137,7 +137,6 @@ const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Set the default model',
       description: 'Sets (or with `null` clears) the default model. The choice is kept in a small state file inside the cache directory and survives restarts. The model need not be cached yet.',
       tags: ['models'],
-      // Null first: Ajv's type coercion would otherwise turn null into "" for the string branch.
       body: Type.Object({ model_id: Type.Union([Type.Null(), Type.String()], { description: '`org/name`, or null to clear' }) }),
       response: { 200: { ...DefaultModel, description: 'The default model now' } }
     }
