@@ -26,7 +26,11 @@ const downloadEventRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       operationId: 'streamAllDownloadEvents',
       summary: 'Live progress of every download',
-      description: `${STREAM_DESCRIPTION} This stream starts with the jobs not yet ended and stays open until the client closes it. Try \`curl -N -H "Authorization: Bearer $KEY" $MD/api/downloads/events\`.`,
+      description: [
+        STREAM_DESCRIPTION,
+        'This stream starts with the jobs not yet ended and stays open until the client closes it.',
+        'Try `curl -N -H "Authorization: Bearer $KEY" $MD/api/downloads/events`.'
+      ].join(' '),
       tags: ['models'],
       response: { 200: EventStream('Events of every job, until the client closes the stream'), 503: errorRef('Too many open event streams (Retry-After)') }
     }
@@ -37,7 +41,11 @@ const downloadEventRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       operationId: 'streamDownloadEvents',
       summary: 'Live progress of one download',
-      description: `${STREAM_DESCRIPTION} The stream ends after the final event (at once for a job that has ended). Try \`curl -N -H "Authorization: Bearer $KEY" $MD/api/downloads/$JOB/events\`.`,
+      description: [
+        STREAM_DESCRIPTION,
+        'The stream ends after the final event (at once for a job that has ended).',
+        'Try `curl -N -H "Authorization: Bearer $KEY" $MD/api/downloads/$JOB/events`.'
+      ].join(' '),
       tags: ['models'],
       params: Type.Object({ job_id: Type.String() }),
       response: { 200: EventStream('Events of the job, until it ends'), 404: errorRef('No such job'), 503: errorRef('Too many open event streams (Retry-After)') }

@@ -26,8 +26,17 @@ const downloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Download a model into the cache',
       description: [
         'Starts a background download of a Hub model at a revision into the Hugging Face cache layout (`models--{org}--{name}`), where transformers, vLLM and TGI find it.',
-        'Parameters may come in the query string or a JSON body. Answers 202 with the job and a `Location` to it; 200 with the same job when that model, revision, patterns and `callback_url` are already queued or running; 200 with a `complete` job (no bytes transferred) when the cache already has it.',
-        'With `callback_url`, the job is POSTed there when it ends (headers `x-modeldepot-event` and, with CALLBACK_SECRET, `x-modeldepot-signature: sha256=<hex HMAC of the body>`); a URL whose host is not in CALLBACK_ALLOWED_HOSTS, not http(s), or with credentials is refused with 400 and nothing starts.',
+        [
+          'Parameters may come in the query string or a JSON body.',
+          'Answers 202 with the job and a `Location` to it;',
+          '200 with the same job when that model, revision, patterns and `callback_url` are already queued or running;',
+          '200 with a `complete` job (no bytes transferred) when the cache already has it.'
+        ].join(' '),
+        [
+          'With `callback_url`, the job is POSTed there when it ends',
+          '(headers `x-modeldepot-event` and, with CALLBACK_SECRET, `x-modeldepot-signature: sha256=<hex HMAC of the body>`);',
+          'a URL whose host is not in CALLBACK_ALLOWED_HOSTS, not http(s), or with credentials is refused with 400 and nothing starts.'
+        ].join(' '),
         'With `auto=false` nothing is downloaded: 200 with the plan (commit, files, sizes, what is cached, free space, and the same download as a curl call and an `hf download` command).'
       ].join('\n\n'),
       tags: ['models'],
@@ -39,7 +48,10 @@ const downloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
           '{$request.body#/callback_url}': {
             post: {
               requestBody: {
-                description: 'The job as GET /api/downloads/{job_id} answers it, when it ended. Headers: `x-modeldepot-event` (complete, error or cancelled) and, with CALLBACK_SECRET, `x-modeldepot-signature: sha256=<hex HMAC-SHA256 of the raw body>`.',
+                description: [
+                  'The job as GET /api/downloads/{job_id} answers it, when it ended.',
+                  'Headers: `x-modeldepot-event` (complete, error or cancelled) and, with CALLBACK_SECRET, `x-modeldepot-signature: sha256=<hex HMAC-SHA256 of the raw body>`.'
+                ].join(' '),
                 required: true,
                 content: { 'application/json': { schema: RefTo(DownloadJobSchema) } }
               },
@@ -88,7 +100,11 @@ const downloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       operationId: 'getDownloadProgress',
       summary: 'Progress of a download',
-      description: 'With no parameter, the most recent job; `job_id` or `model_id` select one. `wait=N` (seconds, at most 60) holds the answer until the job ends or N seconds pass, so a polling loop needs no Wait node. Also counts the active and queued jobs.',
+      description: [
+        'With no parameter, the most recent job; `job_id` or `model_id` select one.',
+        '`wait=N` (seconds, at most 60) holds the answer until the job ends or N seconds pass, so a polling loop needs no Wait node.',
+        'Also counts the active and queued jobs.'
+      ].join(' '),
       tags: ['models'],
       querystring: Type.Object({
         job_id: Type.Optional(Type.String()),

@@ -11,7 +11,10 @@ const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       operationId: 'getMetrics',
       summary: 'Prometheus metrics',
-      description: 'HTTP request durations by route and status, download bytes, active and queued jobs, provider status, latency and 429 counts, cache size and free disk, in the Prometheus text format. Needs the API key unless METRICS_PUBLIC=true.',
+      description: [
+        'HTTP request durations by route and status, download bytes, active and queued jobs, provider status, latency and 429 counts,',
+        'cache size and free disk, in the Prometheus text format. Needs the API key unless METRICS_PUBLIC=true.'
+      ].join(' '),
       tags: ['system'],
       security: open ? [] : [{ bearerAuth: [] }],
       response: {

@@ -80,7 +80,11 @@ const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       operationId: 'listModels',
       summary: 'Models in the cache',
-      description: 'What the cache directory holds, read from the disk: every model with its revisions (commit, refs, file count, size), total size, last change and whether it is the default, plus totals and free disk space. Models other tools downloaded into the same cache are listed too.',
+      description: [
+        'What the cache directory holds, read from the disk:',
+        'every model with its revisions (commit, refs, file count, size), total size, last change and whether it is the default, plus totals and free disk space.',
+        'Models other tools downloaded into the same cache are listed too.'
+      ].join(' '),
       tags: ['models'],
       response: { 200: { ...ModelList, description: 'The cached models' } }
     }
@@ -101,7 +105,11 @@ const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       operationId: 'deleteModel',
       summary: 'Delete a model from the cache',
-      description: 'Deletes a whole model, or with `revision` one snapshot and the blobs no other revision uses. Refuses (409) the default model and a model whose download is running, unless `force=true`, which cancels the download. Parameters may come in the query string or a JSON body.',
+      description: [
+        'Deletes a whole model, or with `revision` one snapshot and the blobs no other revision uses.',
+        'Refuses (409) the default model and a model whose download is running, unless `force=true`, which cancels the download.',
+        'Parameters may come in the query string or a JSON body.'
+      ].join(' '),
       tags: ['models'],
       querystring: RefTo(DeleteParams),
       body: Type.Union([RefTo(DeleteParams), Type.Null()]),

@@ -43,7 +43,12 @@ const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       operationId: 'checkProvider',
       summary: 'Preflight a provider',
-      description: 'Is the token valid (the Hub\'s whoami-v2 with the account and token role; OpenRouter\'s key endpoint; GET /models for OpenAI-compatible servers) and is the model list reachable. Each check answers ok, status, latency and message, fix steps in plain words when it fails, and the same check as a curl command. It runs even while the provider cools down.',
+      description: [
+        'Is the token valid (the Hub\'s whoami-v2 with the account and token role; OpenRouter\'s key endpoint; GET /models for OpenAI-compatible servers)',
+        'and is the model list reachable.',
+        'Each check answers ok, status, latency and message, fix steps in plain words when it fails, and the same check as a curl command.',
+        'It runs even while the provider cools down.'
+      ].join(' '),
       tags: ['providers'],
       params: NameParams,
       response: { 200: RefTo(ProviderCheck, { description: 'The checks' }), 404: notFound }
@@ -54,7 +59,11 @@ const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       operationId: 'rotateProviderToken',
       summary: 'Rotate a provider\'s token',
-      description: 'Checks the new token first (unless validate=false) and refuses it with the check\'s fix steps when it fails, keeping the old one. On a change the catalogue cache is cleared, health starts over, and the catalogue is fetched again. With PROVIDER_TOKENS_FILE set the token is kept there (mode 0600) and survives a restart. Only a masked token is ever shown.',
+      description: [
+        'Checks the new token first (unless validate=false) and refuses it with the check\'s fix steps when it fails, keeping the old one.',
+        'On a change the catalogue cache is cleared, health starts over, and the catalogue is fetched again.',
+        'With PROVIDER_TOKENS_FILE set the token is kept there (mode 0600) and survives a restart. Only a masked token is ever shown.'
+      ].join(' '),
       tags: ['providers'],
       params: NameParams,
       querystring: Type.Object({ validate: Type.Optional(Type.Boolean({ description: 'Check the token first; default true' })) }),
@@ -75,7 +84,10 @@ const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       operationId: 'listProviderModels',
       summary: 'A provider\'s model catalogue',
-      description: 'Cached for CATALOGUE_TTL_S seconds; refresh=true fetches it again. When the upstream fails, the last good list is served with stale: true. Blocked models are left out unless include_blocked=true, which shows them marked.',
+      description: [
+        'Cached for CATALOGUE_TTL_S seconds; refresh=true fetches it again. When the upstream fails, the last good list is served with stale: true.',
+        'Blocked models are left out unless include_blocked=true, which shows them marked.'
+      ].join(' '),
       tags: ['providers'],
       params: NameParams,
       querystring: Type.Object({ refresh: Type.Optional(Type.Boolean()), include_blocked: Type.Optional(Type.Boolean()) }),
@@ -122,7 +134,10 @@ const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       operationId: 'blockProviderModel',
       summary: 'Block a model',
-      description: 'Leaves the model out of the catalogue and makes validate answer not valid, with the reason, until it is unblocked. Blocks are kept in the cache directory (`.modeldepot/blocks.json`) and survive a restart.',
+      description: [
+        'Leaves the model out of the catalogue and makes validate answer not valid, with the reason, until it is unblocked.',
+        'Blocks are kept in the cache directory (`.modeldepot/blocks.json`) and survive a restart.'
+      ].join(' '),
       tags: ['providers'],
       params: NameParams,
       body: Type.Object({ model_id: Type.String({ minLength: 1, maxLength: 200 }), reason: Type.Optional(Type.String({ maxLength: 500 })) }),
@@ -156,7 +171,11 @@ const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       operationId: 'getProviderDiagnostics',
       summary: 'Export a provider\'s state',
-      description: 'Everything modeldepot knows about the provider, to attach to a bug report: health, the errors of the last five minutes with the action taken, catalogue cache status and blocks. Secrets are redacted (the token is masked).',
+      description: [
+        'Everything modeldepot knows about the provider, to attach to a bug report:',
+        'health, the errors of the last five minutes with the action taken, catalogue cache status and blocks.',
+        'Secrets are redacted (the token is masked).'
+      ].join(' '),
       tags: ['providers'],
       params: NameParams,
       response: {

@@ -6,7 +6,11 @@ const systemRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       operationId: 'getSystemStatus',
       summary: 'The state of the whole node',
-      description: 'What is healthy (overall_health with its reasons), the providers, the models on disk and the downloads, the machine (disk, memory, CPU, event-loop delay), the upstream errors of the last five minutes with the action taken, and how fast things are. Cheap to call often: the disk scan is kept and refreshed when a download or delete changes the disk, or after 30 s.',
+      description: [
+        'What is healthy (overall_health with its reasons), the providers, the models on disk and the downloads,',
+        'the machine (disk, memory, CPU, event-loop delay), the upstream errors of the last five minutes with the action taken, and how fast things are.',
+        'Cheap to call often: the disk scan is kept and refreshed when a download or delete changes the disk, or after 30 s.'
+      ].join(' '),
       tags: ['system'],
       response: { 200: { ...SystemStatusSchema, description: 'The state of the node' } }
     }

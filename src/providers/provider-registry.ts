@@ -72,9 +72,19 @@ export class ProviderRegistry {
       priority: provider.priority,
       token_env: provider.tokenEnv === '' ? null : provider.tokenEnv,
       token: provider.maskedToken,
-      limiter: { max_concurrent: provider.limits.maxConcurrent, min_time_ms: provider.limits.minTime, queued: counts.QUEUED + counts.RECEIVED, running: counts.RUNNING + counts.EXECUTING },
+      limiter: {
+        max_concurrent: provider.limits.maxConcurrent,
+        min_time_ms: provider.limits.minTime,
+        queued: counts.QUEUED + counts.RECEIVED,
+        running: counts.RUNNING + counts.EXECUTING
+      },
       health: provider.health.snapshot(),
-      catalogue: { fetched_at: catalogue.fetchedAt, models: catalogue.size, blocked: catalogue.blocks().length, ttl_s: this.#options.settings.catalogueTtlMs / 1000 }
+      catalogue: {
+        fetched_at: catalogue.fetchedAt,
+        models: catalogue.size,
+        blocked: catalogue.blocks().length,
+        ttl_s: this.#options.settings.catalogueTtlMs / 1000
+      }
     }
   }
 

@@ -158,7 +158,14 @@ function errorWindow (errors: RecordedError[]): Static<typeof ErrorWindow> {
     window_s: ERROR_WINDOW_S,
     total: errors.length,
     by_provider: byProvider,
-    recent: errors.slice(0, 20).map(({ at, provider, status, code, message, action }) => ({ at, provider, status, code, message, action }))
+    recent: errors.slice(0, 20).map((error) => ({
+      at: error.at,
+      provider: error.provider,
+      status: error.status,
+      code: error.code,
+      message: error.message,
+      action: error.action
+    }))
   }
 }
 
