@@ -26,9 +26,9 @@ export function RefTo<T extends TSchema> (schema: T, options: TSchemaOptions = {
 }
 
 /**
- * Compiles only when A and B are the same type. For an API shape whose schema lives beside a domain
- * interface it must match (the domain module is not this code's to change): tsc fails when one
- * changes alone. `export type Checked = Expect<SameShape<Static<typeof Schema>, DomainType>>`.
+ * Compiles only when A and B are the same type. For an API shape whose domain module still declares
+ * it as an interface, beside the route's schema: tsc fails when one of the two changes alone.
+ * `export type Checked = Expect<SameShape<Static<typeof Schema>, DomainType>>`.
  */
 export type SameShape<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
 export type Expect<T extends true> = T

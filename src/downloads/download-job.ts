@@ -32,7 +32,6 @@ export const DownloadJobSchema = Type.Object({
   bytes_transferred: Type.Integer({ description: 'Bytes that came over the network for this job; 0 when the cache had everything' }),
   files_done: Type.Integer(),
   files_total: Type.Integer(),
-  // Over the last few seconds, not the lifetime average.
   speed_bps: Type.Integer({ description: 'Bytes per second over the last few seconds' }),
   eta_seconds: Type.Union([Type.Integer(), Type.Null()]),
   current_files: Type.Array(Type.String(), { description: 'Files being transferred right now' }),
