@@ -1,5 +1,6 @@
 import { Compile } from 'typebox/compile'
-import { DownloadJob, DownloadProgress } from '../routes/schemas/downloads.js'
+import { DownloadProgress } from '../routes/schemas/downloads.js'
+import { DownloadJobSchema } from '../src/downloads/download-job.js'
 
 // What makes a poll's answer valid: the body the route's own response schema promises (the same
 // schemas the OpenAPI document is made of, compiled once), for the job that was asked about, with
@@ -12,7 +13,7 @@ export const POLL_KINDS: readonly PollKind[] = ['progress', 'job', 'long-poll']
 export interface ExpectedJob { jobId: string, modelId: string, bytesTotal: number }
 
 const progressSchema = Compile(DownloadProgress)
-const jobSchema = Compile(DownloadJob)
+const jobSchema = Compile(DownloadJobSchema)
 
 interface Seen { status: string, bytes_downloaded: number }
 

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { diskSpace } from '../src/cache/disk-space.js'
+import { PROVIDER_STATUSES } from '../src/providers/provider-health.js'
 import { CachedScan } from '../src/status/cache-summary.js'
 import { RequestStats } from '../src/status/request-stats.js'
 
@@ -14,8 +15,6 @@ declare module 'fastify' {
     metrics: Registry
   }
 }
-
-const STATUSES = ['online', 'degraded', 'rate_limited', 'blacklisted', 'down', 'unconfigured']
 
 /** Response times for /api/system-status, and the Prometheus registry behind /metrics (one per app). */
 async function metricsPlugin (app: FastifyInstance): Promise<void> {
@@ -44,56 +43,58 @@ async function metricsPlugin (app: FastifyInstance): Promise<void> {
     duration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000)
   })
 
+  // The metrics below are read by their collect() at each scrape. Each is registered with this app's
+  // registry (`registers: []` keeps it out of prom-client's global one, which every app would share).
   let countedBytes = 0
-  new Counter({
+  registry.registerMetric(new Counter({
     name: 'modeldepot_download_bytes_total',
     help: 'Bytes downloads brought over the network',
-    registers: [registry],
+    registers: [],
     collect () {
       const total = app.downloads.bytesTransferred
       this.inc(total - countedBytes)
       countedBytes = total
     }
-  })
-  new Gauge({
+  }))
+  registry.registerMetric(new Gauge({
     name: 'modeldepot_download_jobs',
     help: 'Download jobs by state',
     labelNames: ['state'],
-    registers: [registry],
+    registers: [],
     collect () {
       const counts = app.downloads.counts()
       this.set({ state: 'active' }, counts.active)
       this.set({ state: 'queued' }, counts.queued)
     }
-  })
-  new Gauge({
+  }))
+  registry.registerMetric(new Gauge({
     name: 'modeldepot_provider_status',
     help: 'Provider health: 1 for the current status',
     labelNames: ['provider', 'status'],
-    registers: [registry],
+    registers: [],
     collect () {
       for (const provider of app.providers.list()) {
-        for (const status of STATUSES) this.set({ provider: provider.name, status }, provider.health.status === status ? 1 : 0)
+        for (const status of PROVIDER_STATUSES) this.set({ provider: provider.name, status }, provider.health.status === status ? 1 : 0)
       }
     }
-  })
-  new Gauge({
+  }))
+  registry.registerMetric(new Gauge({
     name: 'modeldepot_provider_latency_seconds',
     help: 'Average provider call latency over the recent window',
     labelNames: ['provider'],
-    registers: [registry],
+    registers: [],
     collect () {
       for (const provider of app.providers.list()) {
         if (provider.health.latency_avg_ms !== null) this.set({ provider: provider.name }, provider.health.latency_avg_ms / 1000)
       }
     }
-  })
+  }))
   let counted429s: Record<string, number> = {}
-  new Counter({
+  registry.registerMetric(new Counter({
     name: 'modeldepot_provider_rate_limited_total',
     help: '429 answers received from each provider',
     labelNames: ['provider'],
-    registers: [registry],
+    registers: [],
     collect () {
       for (const summary of app.providers.list()) {
         const total = app.providers.get(summary.name).provider.rateLimited
@@ -101,25 +102,25 @@ async function metricsPlugin (app: FastifyInstance): Promise<void> {
         counted429s = { ...counted429s, [summary.name]: total }
       }
     }
-  })
-  new Gauge({
+  }))
+  registry.registerMetric(new Gauge({
     name: 'modeldepot_cache_size_bytes',
     help: 'Bytes the model cache holds',
-    registers: [registry],
+    registers: [],
     async collect () { this.set((await cachedScan.get()).total_bytes) }
-  })
-  new Gauge({
+  }))
+  registry.registerMetric(new Gauge({
     name: 'modeldepot_disk_free_bytes',
     help: 'Free bytes on the cache volume',
-    registers: [registry],
+    registers: [],
     async collect () { this.set((await diskSpace(app.config.hubCacheDir)).free_bytes) }
-  })
-  new Gauge({
+  }))
+  registry.registerMetric(new Gauge({
     name: 'modeldepot_event_streams_open',
     help: 'Server-Sent Event streams open now',
-    registers: [registry],
+    registers: [],
     collect () { this.set(app.eventStreams.open) }
-  })
+  }))
 
   app.addHook('onClose', async () => eventLoopDelay.disable())
 }

@@ -1,18 +1,20 @@
-import type { FastifyInstance, RouteOptions } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { RouteOptions } from 'fastify'
 import { errorRef, routeNotFound } from '../plugins/errors.js'
+import { ProviderSummarySchema } from '../src/providers/provider-summary.js'
 import downloadEventRoutes from './download-events.js'
 import downloadRoutes from './downloads.js'
 import infoRoutes from './info.js'
 import modelRoutes from './models.js'
 import providerRoutes from './providers.js'
-import { ProviderCheck, ProviderSummary } from './schemas/providers.js'
+import { ProviderCheck } from './schemas/providers.js'
 import systemRoutes from './system.js'
 
 /**
  * Everything under /api: rate limit first (so rejected keys count too), then the API key.
  * Each route here documents the bearer requirement and the 401 and 429 answers it can give.
  */
-export default async function apiRoutes (app: FastifyInstance): Promise<void> {
+const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.rateLimit())
   app.addHook('onRequest', app.requireApiKey)
 
@@ -30,7 +32,7 @@ export default async function apiRoutes (app: FastifyInstance): Promise<void> {
   app.setNotFoundHandler(routeNotFound)
 
   // Shared by the provider and system-status routes.
-  app.addSchema(ProviderSummary)
+  app.addSchema(ProviderSummarySchema)
   app.addSchema(ProviderCheck)
 
   await app.register(infoRoutes)
@@ -40,3 +42,5 @@ export default async function apiRoutes (app: FastifyInstance): Promise<void> {
   await app.register(providerRoutes)
   await app.register(systemRoutes)
 }
+
+export default apiRoutes

@@ -1,3 +1,4 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { Type } from 'typebox'
 import { errorRef } from '../plugins/errors.js'
@@ -19,13 +20,17 @@ const STREAM_DESCRIPTION = [
 ].join(' ')
 
 /** Live progress over Server-Sent Events, for dashboards and anything that would rather not poll. */
-export default async function downloadEventRoutes (app: FastifyInstance): Promise<void> {
+const downloadEventRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/downloads/events', {
     sse: 'only',
     schema: {
       operationId: 'streamAllDownloadEvents',
       summary: 'Live progress of every download',
-      description: `${STREAM_DESCRIPTION} This stream starts with the jobs not yet ended and stays open until the client closes it. Try \`curl -N -H "Authorization: Bearer $KEY" $MD/api/downloads/events\`.`,
+      description: [
+        STREAM_DESCRIPTION,
+        'This stream starts with the jobs not yet ended and stays open until the client closes it.',
+        'Try `curl -N -H "Authorization: Bearer $KEY" $MD/api/downloads/events`.'
+      ].join(' '),
       tags: ['models'],
       response: { 200: EventStream('Events of every job, until the client closes the stream'), 503: errorRef('Too many open event streams (Retry-After)') }
     }
@@ -36,17 +41,23 @@ export default async function downloadEventRoutes (app: FastifyInstance): Promis
     schema: {
       operationId: 'streamDownloadEvents',
       summary: 'Live progress of one download',
-      description: `${STREAM_DESCRIPTION} The stream ends after the final event (at once for a job that has ended). Try \`curl -N -H "Authorization: Bearer $KEY" $MD/api/downloads/$JOB/events\`.`,
+      description: [
+        STREAM_DESCRIPTION,
+        'The stream ends after the final event (at once for a job that has ended).',
+        'Try `curl -N -H "Authorization: Bearer $KEY" $MD/api/downloads/$JOB/events`.'
+      ].join(' '),
       tags: ['models'],
       params: Type.Object({ job_id: Type.String() }),
       response: { 200: EventStream('Events of the job, until it ends'), 404: errorRef('No such job'), 503: errorRef('Too many open event streams (Retry-After)') }
     }
   }, async (request, reply) => {
-    const { job_id: jobId } = request.params as { job_id: string }
+    const { job_id: jobId } = request.params
     app.downloads.get(jobId) // 404 before the stream starts
     await streamEvents(app, reply, jobId)
   })
 }
+
+export default downloadEventRoutes
 
 async function streamEvents (app: FastifyInstance, reply: FastifyReply, jobId: string | undefined): Promise<void> {
   const release = app.eventStreams.take()

@@ -3,22 +3,21 @@ import { MdValidationError } from '../src/errors.js'
 import type { DownloadRequest } from '../src/downloads/download-manager.js'
 import { parsePatternList } from '../src/hub/file-patterns.js'
 import { validateRepoId, validateRevision } from '../src/hub/repo-id.js'
+import type { DownloadInput } from './schemas/downloads.js'
 
-export type Params = Record<string, unknown>
+/**
+ * n8n users send parameters in the query string or a JSON body: both count, the body wins. Both are
+ * the same schema's, validated; a body may be absent or JSON null.
+ */
+export const mergeParams = <Params extends object>(query: Params, body: Params | null | undefined): Params => ({ ...query, ...body })
 
-/** n8n users send parameters in the query string or a JSON body: both count, the body wins. */
-export const mergeParams = (query: unknown, body: unknown): Params => ({
-  ...(query as Params | undefined),
-  ...(typeof body === 'object' && body !== null ? body as Params : {})
-})
-
-export function requiredModelId (params: Params): string {
+export function requiredModelId (params: { model_id?: string | undefined }): string {
   if (params.model_id === undefined) throw new MdValidationError('model_id is required (in query string or body)')
   return validateRepoId(params.model_id)
 }
 
 /** `allowedCallbackHosts` is CALLBACK_ALLOWED_HOSTS; undefined means callbacks are off. */
-export function downloadRequest (params: Params, allowedCallbackHosts: AllowedHost[] | undefined): DownloadRequest {
+export function downloadRequest (params: DownloadInput, allowedCallbackHosts: AllowedHost[] | undefined): DownloadRequest {
   return {
     modelId: requiredModelId(params),
     revision: params.revision === undefined ? 'main' : validateRevision(params.revision),

@@ -1,19 +1,22 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { errorRef } from '../plugins/errors.js'
 import { curlCommand, hfDownloadCommand } from '../src/downloads/download-commands.js'
-import type { DownloadJob as Job } from '../src/downloads/download-job.js'
+import { DownloadJobSchema, type DownloadJob } from '../src/downloads/download-job.js'
+import type { DownloadManager } from '../src/downloads/download-manager.js'
 import { MdJobNotFoundError } from '../src/errors.js'
 import { validateRepoId } from '../src/hub/repo-id.js'
+import { RefTo } from '../src/json-schema.js'
 import { downloadRequest, mergeParams } from './download-input.js'
-import { DownloadJob, DownloadList, DownloadParams, DownloadPlan, DownloadProgress } from './schemas/downloads.js'
+import { DownloadList, DownloadParams, DownloadPlan, DownloadProgress } from './schemas/downloads.js'
 
-const jobRef = (description: string): { $ref: string, description: string } => ({ $ref: 'DownloadJob#', description })
+const jobRef = (description: string) => RefTo(DownloadJobSchema, { description })
 const JobIdParams = Type.Object({ job_id: Type.String({ description: 'The job_id a download answered with' }) })
 
-export default async function downloadRoutes (app: FastifyInstance): Promise<void> {
+const downloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addSchema(DownloadParams)
-  app.addSchema(DownloadJob)
+  app.addSchema(DownloadJobSchema)
   app.addSchema(DownloadPlan)
   app.addSchema(DownloadProgress)
 
@@ -23,22 +26,34 @@ export default async function downloadRoutes (app: FastifyInstance): Promise<voi
       summary: 'Download a model into the cache',
       description: [
         'Starts a background download of a Hub model at a revision into the Hugging Face cache layout (`models--{org}--{name}`), where transformers, vLLM and TGI find it.',
-        'Parameters may come in the query string or a JSON body. Answers 202 with the job and a `Location` to it; 200 with the same job when that model, revision, patterns and `callback_url` are already queued or running; 200 with a `complete` job (no bytes transferred) when the cache already has it.',
-        'With `callback_url`, the job is POSTed there when it ends (headers `x-modeldepot-event` and, with CALLBACK_SECRET, `x-modeldepot-signature: sha256=<hex HMAC of the body>`); a URL whose host is not in CALLBACK_ALLOWED_HOSTS, not http(s), or with credentials is refused with 400 and nothing starts.',
+        [
+          'Parameters may come in the query string or a JSON body.',
+          'Answers 202 with the job and a `Location` to it;',
+          '200 with the same job when that model, revision, patterns and `callback_url` are already queued or running;',
+          '200 with a `complete` job (no bytes transferred) when the cache already has it.'
+        ].join(' '),
+        [
+          'With `callback_url`, the job is POSTed there when it ends',
+          '(headers `x-modeldepot-event` and, with CALLBACK_SECRET, `x-modeldepot-signature: sha256=<hex HMAC of the body>`);',
+          'a URL whose host is not in CALLBACK_ALLOWED_HOSTS, not http(s), or with credentials is refused with 400 and nothing starts.'
+        ].join(' '),
         'With `auto=false` nothing is downloaded: 200 with the plan (commit, files, sizes, what is cached, free space, and the same download as a curl call and an `hf download` command).'
       ].join('\n\n'),
       tags: ['models'],
-      querystring: { $ref: 'DownloadParams#' },
-      body: Type.Union([{ $ref: 'DownloadParams#' }, Type.Null()]),
+      querystring: RefTo(DownloadParams),
+      body: Type.Union([RefTo(DownloadParams), Type.Null()]),
       // The request modeldepot makes to callback_url when the job ends (OpenAPI callbacks).
       callbacks: {
         downloadEnded: {
           '{$request.body#/callback_url}': {
             post: {
               requestBody: {
-                description: 'The job as GET /api/downloads/{job_id} answers it, when it ended. Headers: `x-modeldepot-event` (complete, error or cancelled) and, with CALLBACK_SECRET, `x-modeldepot-signature: sha256=<hex HMAC-SHA256 of the raw body>`.',
+                description: [
+                  'The job as GET /api/downloads/{job_id} answers it, when it ended.',
+                  'Headers: `x-modeldepot-event` (complete, error or cancelled) and, with CALLBACK_SECRET, `x-modeldepot-signature: sha256=<hex HMAC-SHA256 of the raw body>`.'
+                ].join(' '),
                 required: true,
-                content: { 'application/json': { schema: { $ref: 'DownloadJob#' } } }
+                content: { 'application/json': { schema: RefTo(DownloadJobSchema) } }
               },
               responses: { '2XX': { description: 'Delivered. Network errors, 5xx, 429 and 409 are retried with backoff (CALLBACK_MAX_ATTEMPTS); a redirect is not followed; any other answer ends the delivery.' } }
             }
@@ -46,7 +61,7 @@ export default async function downloadRoutes (app: FastifyInstance): Promise<voi
         }
       },
       response: {
-        200: { description: 'The job already doing it, a complete job when the cache has it all, or (auto=false) the plan', anyOf: [{ $ref: 'DownloadJob#' }, { $ref: 'DownloadPlan#' }] },
+        200: { description: 'The job already doing it, a complete job when the cache has it all, or (auto=false) the plan', anyOf: [RefTo(DownloadJobSchema), RefTo(DownloadPlan)] },
         202: jobRef('Started (or queued); Location points to the job'),
         400: errorRef('A bad parameter, or a callback_url that is not allowed (MD_CALLBACK_NOT_ALLOWED, MD_CALLBACKS_DISABLED)'),
         403: errorRef('The model is gated or private and HF_TOKEN cannot read it'),
@@ -85,7 +100,11 @@ export default async function downloadRoutes (app: FastifyInstance): Promise<voi
     schema: {
       operationId: 'getDownloadProgress',
       summary: 'Progress of a download',
-      description: 'With no parameter, the most recent job; `job_id` or `model_id` select one. `wait=N` (seconds, at most 60) holds the answer until the job ends or N seconds pass, so a polling loop needs no Wait node. Also counts the active and queued jobs.',
+      description: [
+        'With no parameter, the most recent job; `job_id` or `model_id` select one.',
+        '`wait=N` (seconds, at most 60) holds the answer until the job ends or N seconds pass, so a polling loop needs no Wait node.',
+        'Also counts the active and queued jobs.'
+      ].join(' '),
       tags: ['models'],
       querystring: Type.Object({
         job_id: Type.Optional(Type.String()),
@@ -93,13 +112,13 @@ export default async function downloadRoutes (app: FastifyInstance): Promise<voi
         wait: Type.Optional(Type.Integer({ minimum: 0, maximum: 60, description: 'Seconds to hold the answer until the job ends' }))
       }),
       response: {
-        200: { $ref: 'DownloadProgress#', description: 'The job as it is now (or when it ended, with wait)' },
+        200: RefTo(DownloadProgress, { description: 'The job as it is now (or when it ended, with wait)' }),
         404: errorRef('No such job, or no download has been started yet')
       }
     }
   }, async (request) => {
-    const { job_id: jobId, model_id: modelId, wait } = request.query as { job_id?: string, model_id?: string, wait?: number }
-    const selected = selectJob(app, jobId, modelId)
+    const { job_id: jobId, model_id: modelId, wait } = request.query
+    const selected = selectJob(app.downloads, jobId, modelId)
     const job = await app.downloads.waitForFinal(selected.job_id, (wait ?? 0) * 1000)
     const counts = app.downloads.counts()
     return { ...job, active_downloads: counts.active, queued_downloads: counts.queued }
@@ -127,7 +146,7 @@ export default async function downloadRoutes (app: FastifyInstance): Promise<voi
       params: JobIdParams,
       response: { 200: jobRef('The job'), 404: errorRef('No such job') }
     }
-  }, async (request) => app.downloads.get((request.params as { job_id: string }).job_id))
+  }, async (request) => app.downloads.get(request.params.job_id))
 
   app.delete('/downloads/:job_id', {
     schema: {
@@ -140,14 +159,15 @@ export default async function downloadRoutes (app: FastifyInstance): Promise<voi
       response: { 200: jobRef('The job, now cancelled (or as it ended)'), 404: errorRef('No such job') }
     }
   }, async (request) => {
-    const { purge } = request.query as { purge?: boolean }
-    return app.downloads.cancel((request.params as { job_id: string }).job_id, purge === true)
+    return app.downloads.cancel(request.params.job_id, request.query.purge === true)
   })
 }
 
-function selectJob (app: FastifyInstance, jobId: string | undefined, modelId: string | undefined): Job {
-  if (jobId !== undefined) return app.downloads.get(jobId)
-  const jobs = app.downloads.list()
+export default downloadRoutes
+
+function selectJob (downloads: DownloadManager, jobId: string | undefined, modelId: string | undefined): DownloadJob {
+  if (jobId !== undefined) return downloads.get(jobId)
+  const jobs = downloads.list()
   if (modelId !== undefined) {
     const id = validateRepoId(modelId)
     const newest = jobs.find((job) => job.model_id === id)

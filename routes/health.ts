@@ -1,22 +1,24 @@
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply } from 'fastify'
 import { Type, type Static } from 'typebox'
 import { checkCacheDirWritable } from '../src/cache/cache-dir.js'
+import { RefTo } from '../src/json-schema.js'
 import { uptimeSeconds, VERSION } from '../src/service-info.js'
 
-const Health = Type.Object({
+const HealthSchema = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')], { description: '"ok", or "unavailable" with a reason' }),
   timestamp: Type.String({ format: 'date-time' }),
   version: Type.String(),
   uptime_s: Type.Number({ description: 'Seconds since the server started' }),
   reason: Type.Optional(Type.String({ description: 'Why the service is not ready' }))
 }, { $id: 'Health', title: 'Health', additionalProperties: false })
-type Health = Static<typeof Health>
+type Health = Static<typeof HealthSchema>
 
-const healthRef = (description: string): { $ref: string, description: string } => ({ $ref: 'Health#', description })
+const healthRef = (description: string) => RefTo(HealthSchema, { description })
 
 // Health routes stay open and outside the rate limit: orchestrators poll them.
-export default async function healthRoutes (app: FastifyInstance): Promise<void> {
-  app.addSchema(Health)
+const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.addSchema(HealthSchema)
 
   const snapshot = (reason?: string): Health => ({
     status: reason === undefined ? 'ok' : 'unavailable',
@@ -74,3 +76,5 @@ export default async function healthRoutes (app: FastifyInstance): Promise<void>
     }
   }, ready)
 }
+
+export default healthRoutes

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { SERVICE_NAME, uptimeSeconds, VERSION } from '../src/service-info.js'
 
@@ -18,7 +18,7 @@ const Info = Type.Object({
   }, { additionalProperties: false })
 }, { title: 'Info', additionalProperties: false })
 
-export default async function infoRoutes (app: FastifyInstance): Promise<void> {
+const infoRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/info', {
     schema: {
       operationId: 'getInfo',
@@ -46,3 +46,5 @@ export default async function infoRoutes (app: FastifyInstance): Promise<void> {
     }
   })
 }
+
+export default infoRoutes

@@ -1,9 +1,9 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { errorRef } from '../plugins/errors.js'
 
 /** Prometheus text; behind the API key (and the rate limit) unless METRICS_PUBLIC=true. */
-export default async function metricsRoutes (app: FastifyInstance): Promise<void> {
+const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const open = app.config.metricsPublic
   app.get('/metrics', {
     // Behind the key it is limited like /api, so the key cannot be guessed here at full speed instead.
@@ -11,7 +11,10 @@ export default async function metricsRoutes (app: FastifyInstance): Promise<void
     schema: {
       operationId: 'getMetrics',
       summary: 'Prometheus metrics',
-      description: 'HTTP request durations by route and status, download bytes, active and queued jobs, provider status, latency and 429 counts, cache size and free disk, in the Prometheus text format. Needs the API key unless METRICS_PUBLIC=true.',
+      description: [
+        'HTTP request durations by route and status, download bytes, active and queued jobs, provider status, latency and 429 counts,',
+        'cache size and free disk, in the Prometheus text format. Needs the API key unless METRICS_PUBLIC=true.'
+      ].join(' '),
       tags: ['system'],
       security: open ? [] : [{ bearerAuth: [] }],
       response: {
@@ -24,3 +27,5 @@ export default async function metricsRoutes (app: FastifyInstance): Promise<void
     return app.metrics.metrics()
   })
 }
+
+export default metricsRoutes

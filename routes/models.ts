@@ -1,11 +1,12 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type, type Static } from 'typebox'
 import { errorRef } from '../plugins/errors.js'
-import { scanCachedModel, scanCachedModels } from '../src/cache/cache-scan.js'
-import { diskSpace } from '../src/cache/disk-space.js'
+import { scanCachedModel, scanCachedModels, type CachedModel as ScannedModel } from '../src/cache/cache-scan.js'
+import type { DefaultModelStore } from '../src/cache/default-model-store.js'
+import { diskSpace, type DiskSpace } from '../src/cache/disk-space.js'
 import { deleteModel } from '../src/downloads/model-deletion.js'
-import { MdValidationError } from '../src/errors.js'
 import { validateRepoId, validateRevision } from '../src/hub/repo-id.js'
+import { RefTo, type Expect, type SameShape } from '../src/json-schema.js'
 import { mergeParams, requiredModelId } from './download-input.js'
 
 const MB = 1024 * 1024
@@ -60,7 +61,12 @@ const DefaultModel = Type.Object({
   cached: Type.Boolean({ description: 'Whether the model is in the cache' })
 }, { title: 'DefaultModel', additionalProperties: false })
 
-export default async function modelRoutes (app: FastifyInstance): Promise<void> {
+// The cache scan and the default-model store declare these as interfaces; tsc checks the answers still show all of them.
+export type CachedModelAgrees = Expect<SameShape<Static<typeof CachedModel>, ScannedModel & { size_mb: number, is_default: boolean }>>
+export type DiskAgrees = Expect<SameShape<Static<typeof ModelList>['disk'], DiskSpace>>
+export type DefaultModelAgrees = Expect<SameShape<Static<typeof DefaultModel>, Awaited<ReturnType<DefaultModelStore['get']>> & { cached: boolean }>>
+
+const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addSchema(DeleteParams)
   const cacheDir = app.config.hubCacheDir
 
@@ -74,7 +80,11 @@ export default async function modelRoutes (app: FastifyInstance): Promise<void> 
     schema: {
       operationId: 'listModels',
       summary: 'Models in the cache',
-      description: 'What the cache directory holds, read from the disk: every model with its revisions (commit, refs, file count, size), total size, last change and whether it is the default, plus totals and free disk space. Models other tools downloaded into the same cache are listed too.',
+      description: [
+        'What the cache directory holds, read from the disk:',
+        'every model with its revisions (commit, refs, file count, size), total size, last change and whether it is the default, plus totals and free disk space.',
+        'Models other tools downloaded into the same cache are listed too.'
+      ].join(' '),
       tags: ['models'],
       response: { 200: { ...ModelList, description: 'The cached models' } }
     }
@@ -95,10 +105,14 @@ export default async function modelRoutes (app: FastifyInstance): Promise<void> 
     schema: {
       operationId: 'deleteModel',
       summary: 'Delete a model from the cache',
-      description: 'Deletes a whole model, or with `revision` one snapshot and the blobs no other revision uses. Refuses (409) the default model and a model whose download is running, unless `force=true`, which cancels the download. Parameters may come in the query string or a JSON body.',
+      description: [
+        'Deletes a whole model, or with `revision` one snapshot and the blobs no other revision uses.',
+        'Refuses (409) the default model and a model whose download is running, unless `force=true`, which cancels the download.',
+        'Parameters may come in the query string or a JSON body.'
+      ].join(' '),
       tags: ['models'],
-      querystring: { $ref: 'DeleteModelParams#' },
-      body: Type.Union([{ $ref: 'DeleteModelParams#' }, Type.Null()]),
+      querystring: RefTo(DeleteParams),
+      body: Type.Union([RefTo(DeleteParams), Type.Null()]),
       response: {
         200: { ...DeleteResult, description: 'Deleted; what was freed' },
         404: errorRef('The model (or that revision) is not in the cache'),
@@ -111,7 +125,8 @@ export default async function modelRoutes (app: FastifyInstance): Promise<void> 
     const revision = params.revision === undefined ? undefined : validateRevision(params.revision)
     const deleted = await deleteModel(cacheDir, app.downloads, app.defaultModel, { modelId, revision, force: params.force === true })
     app.cachedScan.invalidate()
-    return { model_id: modelId, revision: revision ?? null, freed_bytes: deleted.freedBytes, size_mb: toMb(deleted.freedBytes), cancelled_jobs: deleted.cancelledJobs }
+    const { freedBytes, cancelledJobs } = deleted
+    return { model_id: modelId, revision: revision ?? null, freed_bytes: freedBytes, size_mb: toMb(freedBytes), cancelled_jobs: cancelledJobs }
   })
 
   app.get('/default-model', {
@@ -130,14 +145,14 @@ export default async function modelRoutes (app: FastifyInstance): Promise<void> 
       summary: 'Set the default model',
       description: 'Sets (or with `null` clears) the default model. The choice is kept in a small state file inside the cache directory and survives restarts. The model need not be cached yet.',
       tags: ['models'],
-      // Null first: Ajv's type coercion would otherwise turn null into "" for the string branch.
       body: Type.Object({ model_id: Type.Union([Type.Null(), Type.String()], { description: '`org/name`, or null to clear' }) }),
       response: { 200: { ...DefaultModel, description: 'The default model now' } }
     }
   }, async (request) => {
-    const { model_id: modelId } = request.body as { model_id: string | null }
-    if (modelId !== null && typeof modelId !== 'string') throw new MdValidationError('model_id must be a string or null (in body)')
+    const { model_id: modelId } = request.body
     await app.defaultModel.set(modelId === null ? null : validateRepoId(modelId))
     return defaultModelView()
   })
 }
+
+export default modelRoutes

@@ -1,28 +1,30 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { errorRef } from '../plugins/errors.js'
 import { MdModelNotBlockedError, MdValidationError } from '../src/errors.js'
-import { CatalogueModel, ModelBlock, RecordedError } from './schemas/providers.js'
+import { RefTo } from '../src/json-schema.js'
+import { RecordedErrorSchema } from '../src/providers/provider-health.js'
+import { ProviderSummarySchema } from '../src/providers/provider-summary.js'
+import { CatalogueModel, ModelBlock, ProviderCheck } from './schemas/providers.js'
 
 const NameParams = Type.Object({ name: Type.String({ description: 'huggingface, openrouter, openai, or a name from PROVIDERS_FILE' }) })
 const notFound = errorRef('No provider by that name')
 const ModelIdBody = Type.Object({ model_id: Type.String({ minLength: 1, maxLength: 200 }) })
 
-const requiredModelId = (value: unknown): string => {
-  if (typeof value !== 'string' || value.trim() === '') throw new MdValidationError('model_id is required')
+// The schema asks for at least one character; spaces alone are no model either.
+const requiredModelId = (value: string): string => {
+  if (value.trim() === '') throw new MdValidationError('model_id is required')
   return value.trim()
 }
 
-export default async function providerRoutes (app: FastifyInstance): Promise<void> {
-  const summaryRef = (description: string): { $ref: string, description: string } => ({ $ref: 'ProviderSummary#', description })
-
+const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/providers', {
     schema: {
       operationId: 'listProviders',
       summary: 'All providers, best first',
       description: 'Every provider with its health, limiter and catalogue state: healthy before unhealthy, then by priority, then by latency.',
       tags: ['providers'],
-      response: { 200: { description: 'The providers', ...Type.Object({ providers: Type.Array(Type.Ref('ProviderSummary')) }) } }
+      response: { 200: { description: 'The providers', ...Type.Object({ providers: Type.Array(RefTo(ProviderSummarySchema)) }) } }
     }
   }, async () => ({ providers: app.providers.list() }))
 
@@ -33,41 +35,48 @@ export default async function providerRoutes (app: FastifyInstance): Promise<voi
       description: 'Its health (status, latency average and p95, success rate, counts, cooldown, last error), limiter and catalogue state. The token is shown masked.',
       tags: ['providers'],
       params: NameParams,
-      response: { 200: summaryRef('The provider'), 404: notFound }
+      response: { 200: RefTo(ProviderSummarySchema, { description: 'The provider' }), 404: notFound }
     }
-  }, async (request) => app.providers.summary((request.params as { name: string }).name))
+  }, async (request) => app.providers.summary(request.params.name))
 
   app.post('/providers/:name/check', {
     schema: {
       operationId: 'checkProvider',
       summary: 'Preflight a provider',
-      description: 'Is the token valid (the Hub\'s whoami-v2 with the account and token role; OpenRouter\'s key endpoint; GET /models for OpenAI-compatible servers) and is the model list reachable. Each check answers ok, status, latency and message, fix steps in plain words when it fails, and the same check as a curl command. It runs even while the provider cools down.',
+      description: [
+        'Is the token valid (the Hub\'s whoami-v2 with the account and token role; OpenRouter\'s key endpoint; GET /models for OpenAI-compatible servers)',
+        'and is the model list reachable.',
+        'Each check answers ok, status, latency and message, fix steps in plain words when it fails, and the same check as a curl command.',
+        'It runs even while the provider cools down.'
+      ].join(' '),
       tags: ['providers'],
       params: NameParams,
-      response: { 200: { $ref: 'ProviderCheck#', description: 'The checks' }, 404: notFound }
+      response: { 200: RefTo(ProviderCheck, { description: 'The checks' }), 404: notFound }
     }
-  }, async (request) => app.providers.check((request.params as { name: string }).name))
+  }, async (request) => app.providers.check(request.params.name))
 
   app.put('/providers/:name/token', {
     schema: {
       operationId: 'rotateProviderToken',
       summary: 'Rotate a provider\'s token',
-      description: 'Checks the new token first (unless validate=false) and refuses it with the check\'s fix steps when it fails, keeping the old one. On a change the catalogue cache is cleared, health starts over, and the catalogue is fetched again. With PROVIDER_TOKENS_FILE set the token is kept there (mode 0600) and survives a restart. Only a masked token is ever shown.',
+      description: [
+        'Checks the new token first (unless validate=false) and refuses it with the check\'s fix steps when it fails, keeping the old one.',
+        'On a change the catalogue cache is cleared, health starts over, and the catalogue is fetched again.',
+        'With PROVIDER_TOKENS_FILE set the token is kept there (mode 0600) and survives a restart. Only a masked token is ever shown.'
+      ].join(' '),
       tags: ['providers'],
       params: NameParams,
       querystring: Type.Object({ validate: Type.Optional(Type.Boolean({ description: 'Check the token first; default true' })) }),
       body: Type.Object({ token: Type.String({ minLength: 1, maxLength: 4096 }), validate: Type.Optional(Type.Boolean()) }),
       response: {
-        200: { description: 'The new token is in use', ...Type.Object({ provider: Type.Ref('ProviderSummary'), check: Type.Union([Type.Ref('ProviderCheck'), Type.Null()]) }) },
+        200: { description: 'The new token is in use', ...Type.Object({ provider: RefTo(ProviderSummarySchema), check: Type.Union([RefTo(ProviderCheck), Type.Null()]) }) },
         404: notFound,
         422: errorRef('The new token failed its check; the hint says how to fix it, and the old token stays in use')
       }
     }
   }, async (request) => {
-    const { name } = request.params as { name: string }
-    const body = request.body as { token: string, validate?: boolean }
-    const query = request.query as { validate?: boolean }
-    const check = await app.providers.rotateToken(name, body.token.trim(), body.validate ?? query.validate ?? true)
+    const { name } = request.params
+    const check = await app.providers.rotateToken(name, request.body.token.trim(), request.body.validate ?? request.query.validate ?? true)
     return { provider: app.providers.summary(name), check }
   })
 
@@ -75,7 +84,10 @@ export default async function providerRoutes (app: FastifyInstance): Promise<voi
     schema: {
       operationId: 'listProviderModels',
       summary: 'A provider\'s model catalogue',
-      description: 'Cached for CATALOGUE_TTL_S seconds; refresh=true fetches it again. When the upstream fails, the last good list is served with stale: true. Blocked models are left out unless include_blocked=true, which shows them marked.',
+      description: [
+        'Cached for CATALOGUE_TTL_S seconds; refresh=true fetches it again. When the upstream fails, the last good list is served with stale: true.',
+        'Blocked models are left out unless include_blocked=true, which shows them marked.'
+      ].join(' '),
       tags: ['providers'],
       params: NameParams,
       querystring: Type.Object({ refresh: Type.Optional(Type.Boolean()), include_blocked: Type.Optional(Type.Boolean()) }),
@@ -87,8 +99,8 @@ export default async function providerRoutes (app: FastifyInstance): Promise<voi
       }
     }
   }, async (request) => {
-    const { name } = request.params as { name: string }
-    const { refresh, include_blocked: includeBlocked } = request.query as { refresh?: boolean, include_blocked?: boolean }
+    const { name } = request.params
+    const { refresh, include_blocked: includeBlocked } = request.query
     const { catalogue } = app.providers.get(name)
     const list = await catalogue.list(refresh === true)
     const models = list.models
@@ -113,8 +125,8 @@ export default async function providerRoutes (app: FastifyInstance): Promise<voi
       }
     }
   }, async (request) => {
-    const { name } = request.params as { name: string }
-    const modelId = requiredModelId((request.body as { model_id: unknown }).model_id)
+    const { name } = request.params
+    const modelId = requiredModelId(request.body.model_id)
     return { model_id: modelId, ...await app.providers.get(name).catalogue.validate(modelId) }
   })
 
@@ -122,18 +134,20 @@ export default async function providerRoutes (app: FastifyInstance): Promise<voi
     schema: {
       operationId: 'blockProviderModel',
       summary: 'Block a model',
-      description: 'Leaves the model out of the catalogue and makes validate answer not valid, with the reason, until it is unblocked. Blocks are kept in the cache directory (`.modeldepot/blocks.json`) and survive a restart.',
+      description: [
+        'Leaves the model out of the catalogue and makes validate answer not valid, with the reason, until it is unblocked.',
+        'Blocks are kept in the cache directory (`.modeldepot/blocks.json`) and survive a restart.'
+      ].join(' '),
       tags: ['providers'],
       params: NameParams,
       body: Type.Object({ model_id: Type.String({ minLength: 1, maxLength: 200 }), reason: Type.Optional(Type.String({ maxLength: 500 })) }),
       response: { 200: { description: 'Blocked', ...ModelBlock }, 404: notFound }
     }
   }, async (request) => {
-    const { name } = request.params as { name: string }
-    const body = request.body as { model_id: unknown, reason?: string }
-    const modelId = requiredModelId(body.model_id)
+    const { name } = request.params
+    const modelId = requiredModelId(request.body.model_id)
     const { catalogue } = app.providers.get(name)
-    return { model_id: modelId, ...await catalogue.block(modelId, body.reason?.trim() || 'blocked by an operator') }
+    return { model_id: modelId, ...await catalogue.block(modelId, request.body.reason?.trim() || 'blocked by an operator') }
   })
 
   app.delete('/providers/:name/models/block', {
@@ -147,8 +161,8 @@ export default async function providerRoutes (app: FastifyInstance): Promise<voi
       response: { 200: { description: 'Unblocked', ...Type.Object({ model_id: Type.String(), unblocked: Type.Boolean() }) }, 404: errorRef('No such provider, or the model was not blocked') }
     }
   }, async (request) => {
-    const { name } = request.params as { name: string }
-    const { model_id: modelId } = request.query as { model_id: string }
+    const { name } = request.params
+    const { model_id: modelId } = request.query
     if (!await app.providers.get(name).catalogue.unblock(modelId)) throw new MdModelNotBlockedError(modelId)
     return { model_id: modelId, unblocked: true }
   })
@@ -157,7 +171,11 @@ export default async function providerRoutes (app: FastifyInstance): Promise<voi
     schema: {
       operationId: 'getProviderDiagnostics',
       summary: 'Export a provider\'s state',
-      description: 'Everything modeldepot knows about the provider, to attach to a bug report: health, the errors of the last five minutes with the action taken, catalogue cache status and blocks. Secrets are redacted (the token is masked).',
+      description: [
+        'Everything modeldepot knows about the provider, to attach to a bug report:',
+        'health, the errors of the last five minutes with the action taken, catalogue cache status and blocks.',
+        'Secrets are redacted (the token is masked).'
+      ].join(' '),
       tags: ['providers'],
       params: NameParams,
       response: {
@@ -165,8 +183,8 @@ export default async function providerRoutes (app: FastifyInstance): Promise<voi
           description: 'The diagnostics',
           ...Type.Object({
             exported_at: Type.String({ format: 'date-time' }),
-            provider: Type.Ref('ProviderSummary'),
-            recent_errors: Type.Array(RecordedError),
+            provider: RefTo(ProviderSummarySchema),
+            recent_errors: Type.Array(RecordedErrorSchema),
             catalogue: Type.Object({ fetched_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]), models: Type.Union([Type.Integer(), Type.Null()]), hits: Type.Integer(), misses: Type.Integer(), ttl_s: Type.Number() }, { additionalProperties: false }),
             blocks: Type.Array(ModelBlock)
           })
@@ -175,7 +193,7 @@ export default async function providerRoutes (app: FastifyInstance): Promise<voi
       }
     }
   }, async (request) => {
-    const { name } = request.params as { name: string }
+    const { name } = request.params
     const { provider, catalogue } = app.providers.get(name)
     const summary = app.providers.summary(name)
     return {
@@ -187,3 +205,5 @@ export default async function providerRoutes (app: FastifyInstance): Promise<voi
     }
   })
 }
+
+export default providerRoutes

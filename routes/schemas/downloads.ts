@@ -1,5 +1,5 @@
-import { Type } from 'typebox'
-import { Nullable } from './nullable.js'
+import { Type, type Static } from 'typebox'
+import { DownloadJobSchema } from '../../src/downloads/download-job.js'
 
 // String first: with Fastify's array coercion, a single query value would otherwise become a
 // one-element list and its commas would no longer separate patterns.
@@ -22,46 +22,7 @@ export const DownloadParams = Type.Object({
     examples: ['http://n8n:5678/webhook-waiting/123']
   }))
 }, { $id: 'DownloadParams', title: 'DownloadParams', description: 'Parameters may come in the query string, a JSON body, or both (the body wins)' })
-
-export const JobErrorSchema = Type.Object({
-  code: Type.String(),
-  message: Type.String(),
-  hint: Type.Optional(Type.String())
-}, { additionalProperties: false })
-
-export const CallbackState = Type.Object({
-  url: Type.String({ description: 'The callback URL with every query value masked (resume URLs carry tokens)' }),
-  attempts: Type.Integer({ minimum: 0, description: 'POSTs made so far; 0 until the job ends' }),
-  last_status: Nullable(Type.Integer(), 'The HTTP status of the last attempt'),
-  delivered_at: Nullable(Type.String({ format: 'date-time' }), 'When the receiver accepted it (2xx)'),
-  error: Nullable(Type.String(), 'Why the last attempt failed')
-}, { additionalProperties: false })
-
-export const DownloadJob = Type.Object({
-  job_id: Type.String({ format: 'uuid' }),
-  model_id: Type.String(),
-  revision: Type.String({ description: 'As requested' }),
-  commit: Type.String({ description: 'The commit the revision resolved to' }),
-  status: Type.Union(['queued', 'downloading', 'verifying', 'complete', 'error', 'cancelled'].map((status) => Type.Literal(status))),
-  progress: Type.Integer({ minimum: 0, maximum: 100, description: 'Percent, by bytes' }),
-  bytes_downloaded: Type.Integer(),
-  bytes_total: Type.Integer(),
-  bytes_transferred: Type.Integer({ description: 'Bytes that came over the network for this job; 0 when the cache had everything' }),
-  files_done: Type.Integer(),
-  files_total: Type.Integer(),
-  speed_bps: Type.Integer({ description: 'Bytes per second over the last few seconds' }),
-  eta_seconds: Type.Union([Type.Integer(), Type.Null()]),
-  current_files: Type.Array(Type.String(), { description: 'Files being transferred right now' }),
-  allow_patterns: Type.Union([Type.Array(Type.String()), Type.Null()]),
-  ignore_patterns: Type.Union([Type.Array(Type.String()), Type.Null()]),
-  set_default: Type.Boolean(),
-  created_at: Type.String({ format: 'date-time' }),
-  started_at: Nullable(Type.String({ format: 'date-time' }), 'When the transfer started'),
-  updated_at: Type.String({ format: 'date-time' }),
-  completed_at: Nullable(Type.String({ format: 'date-time' }), 'When the job ended'),
-  error: Type.Union([JobErrorSchema, Type.Null()], { description: 'Why the job ended in error or was stopped' }),
-  callback: Type.Union([CallbackState, Type.Null()], { description: 'The delivery of the completion callback; null without callback_url' })
-}, { $id: 'DownloadJob', title: 'DownloadJob', additionalProperties: false })
+export type DownloadInput = Static<typeof DownloadParams>
 
 export const DownloadPlan = Type.Object({
   model_id: Type.String(),
@@ -83,7 +44,7 @@ export const JobCounts = {
 }
 
 export const DownloadProgress = Type.Object({
-  ...DownloadJob.properties,
+  ...DownloadJobSchema.properties,
   ...JobCounts
 }, { $id: 'DownloadProgress', title: 'DownloadProgress', additionalProperties: false, description: 'A job, plus how many jobs are active and queued' })
 

@@ -1,35 +1,11 @@
-import { Type } from 'typebox'
-import { Nullable } from './nullable.js'
+import { Type, type Static } from 'typebox'
+import { Nullable, type Expect, type SameShape } from '../../src/json-schema.js'
+import type { ModelBlock as StoredBlock } from '../../src/providers/block-store.js'
+import type { CatalogueModel as ListedModel } from '../../src/providers/model-catalogue.js'
+import type { ProviderCheck as CheckReport } from '../../src/providers/provider-check.js'
 
-export const ProviderStatus = Type.Union(['online', 'degraded', 'rate_limited', 'blacklisted', 'down', 'unconfigured'].map((status) => Type.Literal(status)), {
-  description: 'online; degraded (recent failures); rate_limited (backing off after a 429); blacklisted (after repeated 429s); down (after repeated failures, one probe after the cooldown); unconfigured (no token)'
-})
-
-export const HealthSnapshot = Type.Object({
-  status: ProviderStatus,
-  latency_avg_ms: Nullable(Type.Number()),
-  latency_p95_ms: Nullable(Type.Number()),
-  success_rate: Nullable(Type.Number({ minimum: 0, maximum: 1 }), 'Over the recent calls; null before any'),
-  requests: Type.Integer(),
-  failures: Type.Integer(),
-  consecutive_failures: Type.Integer(),
-  consecutive_429s: Type.Integer(),
-  cooldown_until: Nullable(Type.String({ format: 'date-time' })),
-  last_error: Nullable(Type.Object({ at: Type.String({ format: 'date-time' }), status: Nullable(Type.Integer()), code: Type.String(), message: Type.String() }, { additionalProperties: false })),
-  last_checked_at: Nullable(Type.String({ format: 'date-time' }))
-}, { additionalProperties: false })
-
-export const ProviderSummary = Type.Object({
-  name: Type.String(),
-  kind: Type.Union([Type.Literal('huggingface'), Type.Literal('openrouter'), Type.Literal('openai')]),
-  base_url: Type.String(),
-  priority: Type.Integer({ description: 'Higher first' }),
-  token_env: Nullable(Type.String(), 'The setting that holds the token'),
-  token: Nullable(Type.String(), 'The token, masked (hf_****abcd); null when none is set'),
-  limiter: Type.Object({ max_concurrent: Type.Integer(), min_time_ms: Type.Integer(), queued: Type.Integer(), running: Type.Integer() }, { additionalProperties: false }),
-  health: HealthSnapshot,
-  catalogue: Type.Object({ fetched_at: Nullable(Type.String({ format: 'date-time' })), models: Nullable(Type.Integer()), blocked: Type.Integer(), ttl_s: Type.Number() }, { additionalProperties: false })
-}, { $id: 'ProviderSummary', title: 'ProviderSummary', additionalProperties: false })
+// ProviderSummary, its health and the recorded errors are declared by the domain (src/providers/).
+// The shapes below are the domain's interfaces as the API shows them; tsc checks they still agree.
 
 export const CheckResult = Type.Object({
   name: Type.Union([Type.Literal('token'), Type.Literal('catalogue')]),
@@ -58,11 +34,6 @@ export const CatalogueModel = Type.Object({
 
 export const ModelBlock = Type.Object({ model_id: Type.String(), reason: Type.String(), at: Type.String({ format: 'date-time' }) }, { additionalProperties: false })
 
-export const RecordedError = Type.Object({
-  at: Type.String({ format: 'date-time' }),
-  provider: Type.String(),
-  status: Nullable(Type.Integer()),
-  code: Type.String(),
-  message: Type.String(),
-  action: Type.Union(['recorded', 'backed_off', 'blacklisted', 'marked_down'].map((action) => Type.Literal(action)), { description: 'What the failure made modeldepot do' })
-}, { additionalProperties: false })
+export type ProviderCheckAgrees = Expect<SameShape<Static<typeof ProviderCheck>, CheckReport>>
+export type CatalogueModelAgrees = Expect<SameShape<Static<typeof CatalogueModel>, ListedModel & { blocked: boolean, block_reason: string | null }>>
+export type ModelBlockAgrees = Expect<SameShape<Static<typeof ModelBlock>, StoredBlock & { model_id: string }>>

@@ -1,8 +1,10 @@
 import { createHmac } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { Type, type Static } from 'typebox'
 import { request } from 'undici'
 import { backoffDelay, parseRetryAfter } from '../downloads/retry.js'
 import { errorCode } from '../error-code.js'
+import { Nullable } from '../json-schema.js'
 import { maskCallbackUrl } from './callback-url.js'
 
 export interface CallbackSettings {
@@ -15,15 +17,15 @@ export interface CallbackSettings {
   retryBaseMs: number
 }
 
-/** What a job shows of its callback. */
-export interface CallbackState {
-  /** Its query values masked: resume URLs carry tokens. */
-  url: string
-  attempts: number
-  last_status: number | null
-  delivered_at: string | null
-  error: string | null
-}
+/** What a job shows of its callback (part of the DownloadJob the API answers). */
+export const CallbackStateSchema = Type.Object({
+  url: Type.String({ description: 'The callback URL with every query value masked (resume URLs carry tokens)' }),
+  attempts: Type.Integer({ minimum: 0, description: 'POSTs made so far; 0 until the job ends' }),
+  last_status: Nullable(Type.Integer(), 'The HTTP status of the last attempt'),
+  delivered_at: Nullable(Type.String({ format: 'date-time' }), 'When the receiver accepted it (2xx)'),
+  error: Nullable(Type.String(), 'Why the last attempt failed')
+}, { additionalProperties: false })
+export type CallbackState = Static<typeof CallbackStateSchema>
 
 export const newCallbackState = (url: string): CallbackState =>
   ({ url: maskCallbackUrl(url), attempts: 0, last_status: null, delivered_at: null, error: null })

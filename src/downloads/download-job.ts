@@ -1,42 +1,51 @@
-import type { CallbackState } from '../callbacks/callback-sender.js'
+import { Type, type Static } from 'typebox'
+import { CallbackStateSchema } from '../callbacks/callback-sender.js'
+import { LiteralUnion, Nullable } from '../json-schema.js'
 
-export type JobStatus = 'queued' | 'downloading' | 'verifying' | 'complete' | 'error' | 'cancelled'
+// A job as the API answers it is declared once, here, as JSON Schema (TypeBox): the routes document
+// and serialize it with this schema, the code uses the type derived from it, so the two cannot drift.
+
+export const JOB_STATUSES = ['queued', 'downloading', 'verifying', 'complete', 'error', 'cancelled'] as const
+export const JobStatusSchema = LiteralUnion(JOB_STATUSES)
+export type JobStatus = Static<typeof JobStatusSchema>
 
 export const FINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['complete', 'error', 'cancelled'])
 export const isFinal = (status: JobStatus): boolean => FINAL_STATUSES.has(status)
 
-export interface JobError { code: string, message: string, hint?: string }
+export const JobErrorSchema = Type.Object({
+  code: Type.String(),
+  message: Type.String(),
+  hint: Type.Optional(Type.String())
+}, { additionalProperties: false })
+export type JobError = Static<typeof JobErrorSchema>
 
 /** A download as the API shows it; the manager keeps it current in the job store. */
-export interface DownloadJob {
-  job_id: string
-  model_id: string
-  revision: string
-  commit: string
-  status: JobStatus
-  /** 0–100, by bytes. */
-  progress: number
-  bytes_downloaded: number
-  bytes_total: number
-  /** Bytes that came over the network for this job (0 when everything was already cached). */
-  bytes_transferred: number
-  files_done: number
-  files_total: number
-  /** Over the last few seconds, not the lifetime average. */
-  speed_bps: number
-  eta_seconds: number | null
-  current_files: string[]
-  allow_patterns: string[] | null
-  ignore_patterns: string[] | null
-  set_default: boolean
-  created_at: string
-  started_at: string | null
-  updated_at: string
-  completed_at: string | null
-  error: JobError | null
-  /** The delivery of its completion callback, when one was asked for. */
-  callback: CallbackState | null
-}
+export const DownloadJobSchema = Type.Object({
+  job_id: Type.String({ format: 'uuid' }),
+  model_id: Type.String(),
+  revision: Type.String({ description: 'As requested' }),
+  commit: Type.String({ description: 'The commit the revision resolved to' }),
+  status: JobStatusSchema,
+  progress: Type.Integer({ minimum: 0, maximum: 100, description: 'Percent, by bytes' }),
+  bytes_downloaded: Type.Integer(),
+  bytes_total: Type.Integer(),
+  bytes_transferred: Type.Integer({ description: 'Bytes that came over the network for this job; 0 when the cache had everything' }),
+  files_done: Type.Integer(),
+  files_total: Type.Integer(),
+  speed_bps: Type.Integer({ description: 'Bytes per second over the last few seconds' }),
+  eta_seconds: Type.Union([Type.Integer(), Type.Null()]),
+  current_files: Type.Array(Type.String(), { description: 'Files being transferred right now' }),
+  allow_patterns: Type.Union([Type.Array(Type.String()), Type.Null()]),
+  ignore_patterns: Type.Union([Type.Array(Type.String()), Type.Null()]),
+  set_default: Type.Boolean(),
+  created_at: Type.String({ format: 'date-time' }),
+  started_at: Nullable(Type.String({ format: 'date-time' }), 'When the transfer started'),
+  updated_at: Type.String({ format: 'date-time' }),
+  completed_at: Nullable(Type.String({ format: 'date-time' }), 'When the job ended'),
+  error: Type.Union([JobErrorSchema, Type.Null()], { description: 'Why the job ended in error or was stopped' }),
+  callback: Type.Union([CallbackStateSchema, Type.Null()], { description: 'The delivery of the completion callback; null without callback_url' })
+}, { $id: 'DownloadJob', title: 'DownloadJob', additionalProperties: false })
+export type DownloadJob = Static<typeof DownloadJobSchema>
 
 /**
  * Where jobs live. In memory for now (the design's "in-memory progress state"); small enough that a

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs'
+import { Type, type Static } from 'typebox'
 
-export type ProviderKind = 'huggingface' | 'openrouter' | 'openai'
+export const ProviderKindSchema = Type.Union([Type.Literal('huggingface'), Type.Literal('openrouter'), Type.Literal('openai')])
+export type ProviderKind = Static<typeof ProviderKindSchema>
 
 export interface LimiterSettings {
   /** Calls in flight at once. */

@@ -3,7 +3,20 @@
  * only from the injected `now`, so tests drive every cooldown without waiting.
  */
 
-export type ProviderStatus = 'online' | 'degraded' | 'rate_limited' | 'blacklisted' | 'down' | 'unconfigured'
+import { Type, type Static } from 'typebox'
+import { LiteralUnion, Nullable } from '../json-schema.js'
+
+// What the API answers about a provider's health is declared here once, as JSON Schema (TypeBox);
+// the types below derive from it, and the routes and the metrics use the same list of statuses.
+
+export const PROVIDER_STATUSES = ['online', 'degraded', 'rate_limited', 'blacklisted', 'down', 'unconfigured'] as const
+export const ProviderStatusSchema = LiteralUnion(PROVIDER_STATUSES, {
+  description: [
+    'online; degraded (recent failures); rate_limited (backing off after a 429); blacklisted (after repeated 429s);',
+    'down (after repeated failures, one probe after the cooldown); unconfigured (no token)'
+  ].join(' ')
+})
+export type ProviderStatus = Static<typeof ProviderStatusSchema>
 
 export interface BackoffSettings {
   /** 1st consecutive 429 → [0], 2nd → [1], later ones reuse the last entry until blacklisting. */
@@ -44,28 +57,39 @@ export interface UpstreamFailure {
   retryAfterMs?: number
 }
 
-export type ErrorAction = 'recorded' | 'backed_off' | 'blacklisted' | 'marked_down'
+export const ERROR_ACTIONS = ['recorded', 'backed_off', 'blacklisted', 'marked_down'] as const
+export type ErrorAction = typeof ERROR_ACTIONS[number]
 
-export interface RecordedError { at: string, provider: string, status: number | null, code: string, message: string, action: ErrorAction }
+export const RecordedErrorSchema = Type.Object({
+  at: Type.String({ format: 'date-time' }),
+  provider: Type.String(),
+  status: Nullable(Type.Integer()),
+  code: Type.String(),
+  message: Type.String(),
+  action: LiteralUnion(ERROR_ACTIONS, { description: 'What the failure made modeldepot do' })
+}, { additionalProperties: false })
+export type RecordedError = Static<typeof RecordedErrorSchema>
 
 export type Gate =
   | { allowed: true, probe: boolean }
   | { allowed: false, status: ProviderStatus, retryAfterMs: number, cooldownUntil: string | null }
 
-export interface HealthSnapshot {
-  status: ProviderStatus
-  latency_avg_ms: number | null
-  latency_p95_ms: number | null
-  /** 0..1 over the window, null before any call. */
-  success_rate: number | null
-  requests: number
-  failures: number
-  consecutive_failures: number
-  consecutive_429s: number
-  cooldown_until: string | null
-  last_error: { at: string, status: number | null, code: string, message: string } | null
-  last_checked_at: string | null
-}
+const LastError = Type.Object({ at: Type.String({ format: 'date-time' }), status: Nullable(Type.Integer()), code: Type.String(), message: Type.String() }, { additionalProperties: false })
+
+export const HealthSnapshotSchema = Type.Object({
+  status: ProviderStatusSchema,
+  latency_avg_ms: Nullable(Type.Number()),
+  latency_p95_ms: Nullable(Type.Number()),
+  success_rate: Nullable(Type.Number({ minimum: 0, maximum: 1 }), 'Over the recent calls; null before any'),
+  requests: Type.Integer(),
+  failures: Type.Integer(),
+  consecutive_failures: Type.Integer(),
+  consecutive_429s: Type.Integer(),
+  cooldown_until: Nullable(Type.String({ format: 'date-time' })),
+  last_error: Nullable(LastError),
+  last_checked_at: Nullable(Type.String({ format: 'date-time' }))
+}, { additionalProperties: false })
+export type HealthSnapshot = Static<typeof HealthSnapshotSchema>
 
 type CooldownKind = 'rate_limited' | 'blacklisted' | 'down'
 
@@ -83,7 +107,8 @@ export function percentile (values: number[], p: number): number {
 function settingsFrom (overrides: Partial<BackoffSettings>): BackoffSettings {
   // `{ blacklistMs: undefined }` from an unset env variable must not erase the default.
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined))
-  const settings: BackoffSettings = { ...DEFAULT_BACKOFF, ...defined, rateLimitBackoffMs: [...(overrides.rateLimitBackoffMs ?? DEFAULT_BACKOFF.rateLimitBackoffMs)] }
+  const schedule = [...(overrides.rateLimitBackoffMs ?? DEFAULT_BACKOFF.rateLimitBackoffMs)]
+  const settings: BackoffSettings = { ...DEFAULT_BACKOFF, ...defined, rateLimitBackoffMs: schedule }
   const { rateLimitBackoffMs, blacklistAfter429s, failuresToDown, latencyWindow, degradedBelowSuccessRate, ...durations } = settings
   if (rateLimitBackoffMs.length === 0 || ![...rateLimitBackoffMs, ...Object.values(durations)].every((ms) => Number.isFinite(ms) && ms >= 0)) {
     throw new RangeError('backoff durations must be a non-empty schedule of finite milliseconds ≥ 0')

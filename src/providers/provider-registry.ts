@@ -4,23 +4,14 @@ import type { BlockStore } from './block-store.js'
 import { ModelCatalogue } from './model-catalogue.js'
 import { checkProvider, type ProviderCheck } from './provider-check.js'
 import type { ProviderDefinition } from './provider-definitions.js'
-import type { HealthSnapshot } from './provider-health.js'
+import type { ProviderStatus } from './provider-health.js'
+import type { ProviderSummary } from './provider-summary.js'
 import { Provider } from './provider.js'
 import type { TokenStore } from './token-store.js'
 
 export interface RegisteredProvider { provider: Provider, catalogue: ModelCatalogue }
 
-export interface ProviderSummary {
-  name: string
-  kind: Provider['kind']
-  base_url: string
-  priority: number
-  token_env: string | null
-  token: string | null
-  limiter: { max_concurrent: number, min_time_ms: number, queued: number, running: number }
-  health: HealthSnapshot
-  catalogue: { fetched_at: string | null, models: number | null, blocked: number, ttl_s: number }
-}
+export type { ProviderSummary }
 
 export interface RegistryOptions {
   settings: ProviderSettings
@@ -33,7 +24,7 @@ export interface RegistryOptions {
   fetch?: typeof fetch
 }
 
-const HEALTHY = new Set(['online', 'degraded'])
+const HEALTHY: ReadonlySet<ProviderStatus> = new Set(['online', 'degraded'])
 
 /** Every provider modeldepot watches, by name, best first. */
 export class ProviderRegistry {

@@ -1,8 +1,13 @@
+import { Type, type Static } from 'typebox'
+import { Nullable } from '../json-schema.js'
 import { percentile } from '../providers/provider-health.js'
 
 interface RouteSamples { count: number, totalMs: number, recent: number[] }
 
-export interface TimingSummary { requests: number, avg_ms: number | null, p95_ms: number | null }
+/** The fields of a timing summary, for the system-status schema to spread where it shows one. */
+export const TimingFields = { requests: Type.Integer(), avg_ms: Nullable(Type.Number()), p95_ms: Nullable(Type.Number()) }
+export const TimingSummarySchema = Type.Object(TimingFields)
+export type TimingSummary = Static<typeof TimingSummarySchema>
 
 // Each route keeps its last samples: enough for a p95, bounded whatever the traffic.
 const SAMPLES_PER_ROUTE = 500

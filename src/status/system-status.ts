@@ -1,14 +1,72 @@
 import { cpus, freemem, loadavg } from 'node:os'
 import type { IntervalHistogram } from 'node:perf_hooks'
+import { Type, type Static } from 'typebox'
 import { checkCacheDirWritable } from '../cache/cache-dir.js'
 import type { DefaultModelStore } from '../cache/default-model-store.js'
 import { diskSpace } from '../cache/disk-space.js'
 import type { DownloadManager } from '../downloads/download-manager.js'
-import type { RecordedError } from '../providers/provider-health.js'
-import type { ProviderRegistry, ProviderSummary } from '../providers/provider-registry.js'
+import { Nullable, RefTo } from '../json-schema.js'
+import type { ProviderStatus, RecordedError } from '../providers/provider-health.js'
+import type { ProviderRegistry } from '../providers/provider-registry.js'
+import { ProviderSummarySchema, type ProviderSummary } from '../providers/provider-summary.js'
 import { uptimeSeconds, VERSION } from '../service-info.js'
 import type { CachedScan } from './cache-summary.js'
-import type { RequestStats } from './request-stats.js'
+import { TimingFields, type RequestStats } from './request-stats.js'
+
+const OverallHealth = Type.Union([Type.Literal('healthy'), Type.Literal('degraded'), Type.Literal('unhealthy')])
+
+const ErrorWindow = Type.Object({
+  window_s: Type.Integer(),
+  total: Type.Integer(),
+  by_provider: Type.Record(Type.String(), Type.Object({
+    count: Type.Integer(),
+    by_status: Type.Record(Type.String(), Type.Integer())
+  }, { additionalProperties: false })),
+  recent: Type.Array(Type.Object({
+    at: Type.String({ format: 'date-time' }),
+    provider: Type.String(),
+    status: Nullable(Type.Integer()),
+    code: Type.String(),
+    message: Type.String(),
+    action: Type.String({ description: 'recorded, backed_off, blacklisted or marked_down' })
+  }, { additionalProperties: false }), { description: 'The 20 newest' })
+}, { additionalProperties: false })
+
+const Performance = Type.Object({
+  ...TimingFields,
+  busiest_routes: Type.Array(Type.Object({ route: Type.String(), ...TimingFields }, { additionalProperties: false })),
+  fastest_provider: Nullable(Type.String()),
+  catalogue_cache_hit_rate: Nullable(Type.Number({ minimum: 0, maximum: 1 }))
+}, { additionalProperties: false })
+
+/** The answer of GET /api/system-status, declared once: the route serves this schema, the code builds its type. */
+export const SystemStatusSchema = Type.Object({
+  overall_health: OverallHealth,
+  reasons: Type.Array(Type.String(), { description: 'What made it degraded or unhealthy' }),
+  version: Type.String(),
+  uptime_s: Type.Number(),
+  timestamp: Type.String({ format: 'date-time' }),
+  providers: Type.Array(RefTo(ProviderSummarySchema), { description: 'Best first' }),
+  models: Type.Object({
+    local_count: Type.Integer(),
+    total_bytes: Type.Integer(),
+    default_model: Nullable(Type.String()),
+    active_downloads: Type.Integer(),
+    queued_downloads: Type.Integer()
+  }, { additionalProperties: false }),
+  infrastructure: Type.Object({
+    cache_dir: Type.String(),
+    disk: Type.Object({ total_bytes: Type.Integer(), free_bytes: Type.Integer(), used_percent: Type.Number() }, { additionalProperties: false }),
+    memory: Type.Object({ rss_bytes: Type.Integer(), heap_used_bytes: Type.Integer(), system_free_bytes: Type.Integer() }, { additionalProperties: false }),
+    cpu: Type.Object({ cores: Type.Integer(), load_avg: Type.Array(Type.Number()) }, { additionalProperties: false }),
+    event_loop_delay_p99_ms: Type.Number(),
+    node_version: Type.String(),
+    pid: Type.Integer()
+  }, { additionalProperties: false }),
+  errors: ErrorWindow,
+  performance: Performance
+}, { title: 'SystemStatus', additionalProperties: false })
+export type SystemStatus = Static<typeof SystemStatusSchema>
 
 export interface StatusSources {
   cacheDir: string
@@ -23,11 +81,11 @@ export interface StatusSources {
 }
 
 const ERROR_WINDOW_S = 300
-const UNAVAILABLE = new Set(['down', 'blacklisted', 'rate_limited'])
+const UNAVAILABLE: ReadonlySet<ProviderStatus> = new Set(['down', 'blacklisted', 'rate_limited'])
 const DISK_FULL_PERCENT = 90
 
 /** One answer to "how is this node": health with reasons, providers, models, machine, errors, speed. */
-export async function systemStatus (sources: StatusSources): Promise<Record<string, unknown>> {
+export async function systemStatus (sources: StatusSources): Promise<SystemStatus> {
   const now = sources.now?.() ?? Date.now()
   const providers = sources.providers.list()
   const [scan, disk, writable, defaultModel] = await Promise.all([
@@ -69,7 +127,9 @@ export async function systemStatus (sources: StatusSources): Promise<Record<stri
   }
 }
 
-function overallHealth (providers: ProviderSummary[], writable: { ok: boolean, reason?: string }, usedPercent: number): { overall_health: 'healthy' | 'degraded' | 'unhealthy', reasons: string[] } {
+type HealthVerdict = Pick<SystemStatus, 'overall_health' | 'reasons'>
+
+function overallHealth (providers: ProviderSummary[], writable: { ok: boolean, reason?: string }, usedPercent: number): HealthVerdict {
   const unhealthy: string[] = []
   const degraded: string[] = []
   if (!writable.ok) unhealthy.push(writable.reason ?? 'the model cache directory cannot be written')
@@ -86,8 +146,8 @@ function overallHealth (providers: ProviderSummary[], writable: { ok: boolean, r
   return { overall_health: degraded.length > 0 ? 'degraded' : 'healthy', reasons: degraded }
 }
 
-function errorWindow (errors: RecordedError[]): Record<string, unknown> {
-  const byProvider: Record<string, { count: number, by_status: Record<string, number> }> = {}
+function errorWindow (errors: RecordedError[]): Static<typeof ErrorWindow> {
+  const byProvider: Static<typeof ErrorWindow>['by_provider'] = {}
   for (const error of errors) {
     const entry = byProvider[error.provider] ??= { count: 0, by_status: {} }
     entry.count++
@@ -109,7 +169,7 @@ function errorWindow (errors: RecordedError[]): Record<string, unknown> {
   }
 }
 
-function performance (sources: StatusSources, providers: ProviderSummary[]): Record<string, unknown> {
+function performance (sources: StatusSources, providers: ProviderSummary[]): Static<typeof Performance> {
   const fastest = providers
     .filter((provider) => provider.health.latency_avg_ms !== null && (provider.health.status === 'online' || provider.health.status === 'degraded'))
     .sort((a, b) => a.health.latency_avg_ms! - b.health.latency_avg_ms!)[0]
