@@ -1,10 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs'
 import t from 'tap'
+import { pathToFileURL } from 'node:url'
 import { parse } from 'yaml'
+import { REPO_ROOT } from './helpers/repo-root.js'
 
 // There is no Docker engine here: these checks read the files the way `docker build` and
 // `docker compose` would, and CI lints both (dockerfile-utils, dclint).
-const root = new URL('../', import.meta.url)
+const root = pathToFileURL(`${REPO_ROOT}/`)
 const read = (file: string): string => readFileSync(new URL(file, root), 'utf8')
 const dockerfile = read('Dockerfile')
 const runtimeStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '))

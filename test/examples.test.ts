@@ -1,12 +1,14 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import t from 'tap'
+import { pathToFileURL } from 'node:url'
+import { repoFile } from './helpers/repo-root.js'
 
 // The n8n workflows in examples/n8n must import and call routes that exist, the way the contract says.
 interface Node { name: string, type: string, parameters: Record<string, any>, credentials?: Record<string, { id: string, name: string }> }
 interface Workflow { name: string, nodes: Node[], connections: Record<string, { main: Array<Array<{ node: string }>> }> }
 
-const dir = new URL('../examples/n8n/', import.meta.url)
-const openapi = JSON.parse(readFileSync(new URL('../openapi/openapi.json', import.meta.url), 'utf8')) as {
+const dir = pathToFileURL(`${repoFile('examples/n8n')}/`)
+const openapi = JSON.parse(readFileSync(repoFile('openapi/openapi.json'), 'utf8')) as {
   paths: Record<string, Record<string, { parameters?: Array<{ name: string }>, requestBody?: unknown }>>
   components: { schemas: { DownloadParams: { properties: Record<string, unknown> } } }
 }

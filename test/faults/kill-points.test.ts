@@ -1,19 +1,19 @@
 import { existsSync, lutimesSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { FakeHub, sha256Hex } from '../fakes/fake-hub.js'
 import { KEY } from '../helpers/app.js'
 import { cacheLeftovers, wrongBlobs } from '../helpers/cache-checks.js'
 import { C1, HF_TOKEN, tinyModel } from '../helpers/downloads.js'
 import { listeningPort, startServer } from '../helpers/server-process.js'
+import { repoFile } from '../helpers/repo-root.js'
 
 // The real server killed with SIGKILL at the exact points where a download moves from one state of
 // the cache to the next, by a preload that kills the process when it makes that file-system call.
 // After a restart the same request completes, every file is right, and nothing is left behind.
 // (A kill in the middle of a file's bytes is in test/routes/download-crash.test.ts.)
 
-const KILL_AT = fileURLToPath(new URL('../fakes/kill-at.mjs', import.meta.url))
+const KILL_AT = repoFile('test/fakes/kill-at.mjs')
 
 const call = async (port: number, path: string, init: RequestInit = {}): Promise<any> => {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, { ...init, headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', ...init.headers } })

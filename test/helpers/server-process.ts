@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
+import { repoFile } from './repo-root.js'
 
 // The built entry point, exactly what `npm start` and the Docker image run (`npm test` builds first).
-export const SERVER = fileURLToPath(new URL('../../dist/src/server.js', import.meta.url))
+export const SERVER = repoFile('dist/src/server.js')
 
 export interface ServerProcess {
   child: ChildProcess

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import t from 'tap'
 import { formatOpenApiDocument, generateOpenApiDocument } from '../../src/openapi.js'
+import { repoFile } from '../helpers/repo-root.js'
 
 interface Operation {
   operationId?: string
@@ -11,7 +12,7 @@ interface Operation {
   responses: Record<string, { description?: string, content?: Record<string, { schema?: unknown }> }>
 }
 
-const committed = async (): Promise<string> => readFile(new URL('../../openapi/openapi.json', import.meta.url), 'utf8')
+const committed = async (): Promise<string> => readFile(repoFile('openapi/openapi.json'), 'utf8')
 
 t.test('openapi/openapi.json is what the code generates (run `npm run openapi` after changing a route)', async (t) => {
   t.equal(await committed(), formatOpenApiDocument(await generateOpenApiDocument()))

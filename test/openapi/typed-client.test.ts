@@ -2,10 +2,12 @@ import { execFile } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import openapiTS, { astToString } from 'openapi-typescript'
 import t from 'tap'
 import { buildTestApp, KEY } from '../helpers/app.js'
+import { repoFile } from '../helpers/repo-root.js'
 
 const run = promisify(execFile)
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
@@ -41,9 +43,10 @@ const info = await client.GET('/api/info')
 export const wrong: number = info.data!.settings.cache_dir
 `
 
-async function typecheck (file: string): Promise<{ ok: boolean, output: string }> {
+// The tests run as compiled JavaScript, so the client is compiled beside its source (`emit`) to be imported.
+async function typecheck (file: string, emit = false): Promise<{ ok: boolean, output: string }> {
   try {
-    await run(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext', file])
+    await run(process.execPath, [tsc, ...(emit ? [] : ['--noEmit']), '--strict', '--skipLibCheck', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext', file])
     return { ok: true, output: '' }
   } catch (err) {
     return { ok: false, output: String((err as { stdout?: string }).stdout) }
@@ -53,12 +56,12 @@ async function typecheck (file: string): Promise<{ ok: boolean, output: string }
 t.test('a client generated from openapi/openapi.json type-checks and calls the running app', async (t) => {
   // Inside the project, so the fixture resolves openapi-fetch from node_modules.
   const dir = t.testdir({ 'package.json': JSON.stringify({ type: 'module' }) })
-  const types = astToString(await openapiTS(new URL('../../openapi/openapi.json', import.meta.url)))
+  const types = astToString(await openapiTS(pathToFileURL(repoFile('openapi/openapi.json'))))
   await writeFile(join(dir, 'api.ts'), types)
   await writeFile(join(dir, 'client.ts'), CLIENT)
   await writeFile(join(dir, 'mistake.ts'), MISTAKE)
 
-  const checked = await typecheck(join(dir, 'client.ts'))
+  const checked = await typecheck(join(dir, 'client.ts'), true)
   t.ok(checked.ok, `the client type-checks${checked.output === '' ? '' : `:\n${checked.output}`}`)
   const mistake = await typecheck(join(dir, 'mistake.ts'))
   t.notOk(mistake.ok, 'a wrongly typed use is rejected')
@@ -66,7 +69,7 @@ t.test('a client generated from openapi/openapi.json type-checks and calls the r
 
   const { app } = await buildTestApp(t)
   const address = await app.listen({ port: 0, host: '127.0.0.1' })
-  const client = await import(join(dir, 'client.ts')) as { useTheApi: (baseUrl: string, key: string) => Promise<Record<string, unknown>> }
+  const client = await import(pathToFileURL(join(dir, 'client.js')).href) as { useTheApi: (baseUrl: string, key: string) => Promise<Record<string, unknown>> }
   t.same(await client.useTheApi(address, KEY), {
     version: app.swagger().info.version,
     cacheDir: app.config.hubCacheDir,
