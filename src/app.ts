@@ -19,6 +19,7 @@ import metricsRoutes from '../routes/metrics.js'
 import type { Config } from './config.js'
 import { MdShuttingDownError } from './errors.js'
 import { createLogger, SecretList } from './logger.js'
+import { sharedSerializers } from './serializer-cache.js'
 import type { serverTimeoutOptions } from './server-timeouts.js'
 
 declare module 'fastify' {
@@ -88,6 +89,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     bodyLimit: BODY_LIMIT_BYTES,
     // Refused by our own hook below instead, in the common error shape.
     return503OnClosing: false,
+    schemaController: { compilersFactory: { buildSerializer: sharedSerializers() } },
     frameworkErrors: frameworkError,
     schemaController: { compilersFactory: { buildValidator: bodiesTakenAsSent() as unknown as AjvCompiler.ValidatorFactory } },
     ...options.server
