@@ -31,20 +31,32 @@ export function parseRetryAfter (value: string | undefined, now: number = Date.n
   return Number.isFinite(ms) ? Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS) : undefined
 }
 
+/** Waits `ms`, or rejects with the signal's reason once it aborts. */
+export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>
+
+const realSleep: Sleep = async (ms, signal) => sleep(ms, undefined, { signal })
+
 export interface RetryHooks {
   signal: AbortSignal
   onRetry?: (err: RetryableError, attempt: number, delayMs: number) => void
+  /** Real time unless a test passes its own clock's. */
+  sleep?: Sleep
+  random?: () => number
 }
 
-export async function withRetries<T> (task: (attempt: number) => Promise<T>, policy: RetryPolicy, { signal, onRetry }: RetryHooks): Promise<T> {
+export async function withRetries<T> (
+  task: (attempt: number) => Promise<T>,
+  policy: RetryPolicy,
+  { signal, onRetry, sleep: wait = realSleep, random = Math.random }: RetryHooks
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await task(attempt)
     } catch (err) {
       if (!(err instanceof RetryableError) || attempt > policy.retries || signal.aborted) throw err
-      const delay = err.retryAfterMs ?? backoffDelay(attempt, policy)
+      const delay = err.retryAfterMs ?? backoffDelay(attempt, policy, random)
       onRetry?.(err, attempt, delay)
-      await sleep(delay, undefined, { signal })
+      await wait(delay, signal)
     }
   }
 }
