@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
-import AjvCompiler from '@fastify/ajv-compiler'
+import type AjvCompiler from '@fastify/ajv-compiler'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifySchemaCompiler } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { DestinationStream } from 'pino'
 import authPlugin from '../plugins/auth.js'
 import downloadsPlugin from '../plugins/downloads.js'
@@ -19,7 +19,7 @@ import metricsRoutes from '../routes/metrics.js'
 import type { Config } from './config.js'
 import { MdShuttingDownError } from './errors.js'
 import { createLogger, SecretList } from './logger.js'
-import { sharedSerializers } from './serializer-cache.js'
+import { bodiesTakenAsSent, sharedSerializers } from './schema-compilers.js'
 import type { serverTimeoutOptions } from './server-timeouts.js'
 
 declare module 'fastify' {
@@ -56,28 +56,6 @@ function requestId (request: IncomingMessage): string {
 
 const trustHops = (hops: number) => (_address: string, hop: number): boolean => hop < hops
 
-// @fastify/ajv-compiler's types have its compiler take the schema alone; Fastify passes it the
-// route's schema definition (schema, method, url, httpPart), and that is what it reads. So the pool
-// is typed here by what it does, and handed to Fastify as the factory type Fastify declares.
-type AjvOptions = Exclude<Parameters<AjvCompiler.BuildCompilerFromPool>[1], { mode: 'JTD' } | undefined>
-type BuildValidator = (externalSchemas: Record<string, unknown>, options: AjvOptions) => FastifySchemaCompiler<unknown>
-
-/**
- * Fastify's own validator (@fastify/ajv-compiler, with the Ajv options Fastify passes it) in two
- * configurations. Query strings, path parameters and headers arrive as text, so they keep Fastify's
- * coercion ("true" is true, one value a one-item list). A JSON body already has its types, so a wrong
- * one is refused (400 naming the field) instead of turned into another: `{"model_id": 42}` would
- * otherwise reach the Hub as "42", and `"allow_patterns": 7` become the pattern "7".
- */
-function bodiesTakenAsSent (): BuildValidator {
-  const fromPool = AjvCompiler() as unknown as BuildValidator
-  return (externalSchemas, options) => {
-    const coercing = fromPool(externalSchemas, options)
-    const exact = fromPool(externalSchemas, { ...options, customOptions: { ...options.customOptions, coerceTypes: false } })
-    return (route) => route.httpPart === 'body' ? exact(route) : coercing(route)
-  }
-}
-
 /** Builds the whole app, ready to inject into or listen: plugins first, then routes. */
 export async function buildApp (config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const secrets = new SecretList(config.secrets)
@@ -89,9 +67,10 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     bodyLimit: BODY_LIMIT_BYTES,
     // Refused by our own hook below instead, in the common error shape.
     return503OnClosing: false,
-    schemaController: { compilersFactory: { buildSerializer: sharedSerializers() } },
     frameworkErrors: frameworkError,
-    schemaController: { compilersFactory: { buildValidator: bodiesTakenAsSent() as unknown as AjvCompiler.ValidatorFactory } },
+    schemaController: {
+      compilersFactory: { buildValidator: bodiesTakenAsSent() as unknown as AjvCompiler.ValidatorFactory, buildSerializer: sharedSerializers() }
+    },
     ...options.server
   }).withTypeProvider<TypeBoxTypeProvider>()
 
