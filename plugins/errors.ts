@@ -37,7 +37,7 @@ interface ValidationIssue { instancePath: string, keyword: string, message?: str
 // "model_id is required (in body)" reads better than Ajv's "body must have required property 'model_id'".
 function describeValidation (issues: ValidationIssue[], context: string | undefined): string {
   const where = WHERE[context ?? ''] ?? context ?? 'request'
-  return issues.map((issue) => {
+  return relevant(issues).map((issue) => {
     const field = issue.instancePath.replace(/^\//, '').replaceAll('/', '.')
     if (issue.keyword === 'required') {
       const missing = String(issue.params.missingProperty)
@@ -48,6 +48,32 @@ function describeValidation (issues: ValidationIssue[], context: string | undefi
     }
     return `${field === '' ? where : field} ${issue.message ?? 'is invalid'}${field === '' ? '' : ` (in ${where})`}`
   }).join('; ')
+}
+
+const namesField = (issue: ValidationIssue): boolean =>
+  issue.instancePath !== '' || issue.keyword === 'required' || issue.keyword === 'additionalProperties'
+
+/**
+ * A value that may have one of several types fails every branch: Ajv adds "must match a schema in
+ * anyOf" and one "must be …" a branch, and a body that may be null adds "body must be null" to the
+ * real fault. Once a field is named, the body's own type says nothing; the types one value may have
+ * are said once ("allow_patterns must be string or array").
+ */
+function relevant (issues: ValidationIssue[]): ValidationIssue[] {
+  let specific = issues.filter((issue) => issue.keyword !== 'anyOf')
+  if (specific.length === 0) return issues
+  if (specific.some(namesField)) specific = specific.filter((issue) => namesField(issue) || issue.keyword !== 'type')
+  const typesAt = new Map<string, string[]>()
+  for (const issue of specific) {
+    if (issue.keyword === 'type') typesAt.set(issue.instancePath, [...typesAt.get(issue.instancePath) ?? [], String(issue.params.type)])
+  }
+  return specific.flatMap((issue) => {
+    if (issue.keyword !== 'type') return [issue]
+    const types = typesAt.get(issue.instancePath)
+    if (types === undefined) return []
+    typesAt.delete(issue.instancePath)
+    return [{ ...issue, message: `must be ${types.join(' or ')}` }]
+  })
 }
 
 export function toErrorBody (error: FastifyError): ErrorBody {

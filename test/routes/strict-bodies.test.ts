@@ -97,7 +97,7 @@ t.test('default-model: model_id must be text or null; false or 0 no longer clear
   t.equal((await app.inject({ method: 'PUT', url: '/api/default-model', headers: auth(), payload: { model_id: 'org/llama' } })).statusCode, 200)
   for (const modelId of [42, false, 0, ['org/llama'], {}]) {
     const res = await app.inject({ method: 'PUT', url: '/api/default-model', headers: auth(), payload: { model_id: modelId } })
-    t.match(res.json(), { statusCode: 400, code: 'MD_VALIDATION_FAILED', message: /model_id must be string \(in body\)/ }, `${JSON.stringify(modelId)} is refused`)
+    t.match(res.json(), { statusCode: 400, code: 'MD_VALIDATION_FAILED', message: /model_id must be null or string \(in body\)/ }, `${JSON.stringify(modelId)} is refused`)
   }
   t.equal((await app.inject({ url: '/api/default-model', headers: auth() })).json().model_id, 'org/llama', 'the default stays')
   const cleared = await app.inject({ method: 'PUT', url: '/api/default-model', headers: auth(), payload: { model_id: null } })
@@ -128,4 +128,17 @@ t.test('provider models: model_id and reason must be text in a body', async (t) 
   const list = await app.inject({ url: '/api/providers/openrouter/models?refresh=true&include_blocked=false', headers: auth() })
   t.equal(list.statusCode, 200, 'booleans in the query string still are')
   t.equal(list.json().from_cache, false)
+})
+
+t.test('the message names the field once, with every type it may have, and nothing about the other branches', async (t) => {
+  const { app } = await buildTestApp(t)
+  const refusal = async (method: 'POST' | 'PUT', url: string, payload: string): Promise<string> => {
+    const res = await app.inject({ method, url, headers: { ...auth(), 'content-type': 'application/json' }, payload })
+    t.equal(res.statusCode, 400)
+    return res.json().message as string
+  }
+  t.equal(await refusal('POST', '/api/download-model', '{"model_id": 42}'), 'model_id must be string (in body)')
+  t.equal(await refusal('POST', '/api/download-model', '{"model_id": "org/tiny", "allow_patterns": 7}'), 'allow_patterns must be string or array (in body)')
+  t.equal(await refusal('POST', '/api/download-model', '"org/tiny"'), 'body must be object or null')
+  t.equal(await refusal('PUT', '/api/default-model', '{"model_id": 5}'), 'model_id must be null or string (in body)')
 })
