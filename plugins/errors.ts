@@ -76,6 +76,9 @@ function relevant (issues: ValidationIssue[]): ValidationIssue[] {
   })
 }
 
+/** The code of an error that is not ours, by its status; a status with none of its own gets its class's. */
+const httpStatusCode = (status: number): string => HTTP_STATUS_CODES[status] ?? (status >= 500 ? 'MD_INTERNAL_ERROR' : 'MD_BAD_REQUEST')
+
 export function toErrorBody (error: FastifyError): ErrorBody {
   if (error.validation !== undefined) {
     error = new MdValidationError(describeValidation(error.validation as ValidationIssue[], error.validationContext))
@@ -83,7 +86,7 @@ export function toErrorBody (error: FastifyError): ErrorBody {
   const statusCode = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
   const ownCode = errorCode(error) ?? ''
   const internal = statusCode >= 500 && !ownCode.startsWith('MD_')
-  const code = ownCode.startsWith('MD_') ? ownCode : HTTP_STATUS_CODES[statusCode] ?? `MD_HTTP_${statusCode}`
+  const code = ownCode.startsWith('MD_') ? ownCode : httpStatusCode(statusCode)
   // Only our errors carry a hint or details of their own (set by their constructors).
   const own = error instanceof MdError ? error : undefined
   const hint = own?.hint ?? HINTS[code] ?? FASTIFY_HINTS[ownCode]

@@ -42,8 +42,11 @@ export const HTTP_STATUS_CODES: Record<number, string> = {
   406: 'MD_NOT_ACCEPTABLE',
   408: 'MD_REQUEST_TIMEOUT',
   409: 'MD_CONFLICT',
+  // The docs' static files: an If-Match that does not hold, a Range past the end of the file.
+  412: 'MD_PRECONDITION_FAILED',
   413: 'MD_PAYLOAD_TOO_LARGE',
   415: 'MD_UNSUPPORTED_MEDIA_TYPE',
+  416: 'MD_RANGE_NOT_SATISFIABLE',
   429: 'MD_RATE_LIMITED',
   500: 'MD_INTERNAL_ERROR',
   503: 'MD_UNAVAILABLE'

@@ -109,6 +109,13 @@ t.test("another library's error keeps its headers, as Fastify's own handler woul
   const res = await app.inject({ url: '/range' })
   t.equal(res.statusCode, 416)
   t.equal(res.headers['content-range'], 'bytes */10')
-  // A status with no pinned code of its own (HTTP_STATUS_CODES) answers MD_HTTP_<status>.
-  t.same(res.json(), { statusCode: 416, error: 'Range Not Satisfiable', code: 'MD_HTTP_416', message: 'Range Not Satisfiable' })
+  t.same(res.json(), { statusCode: 416, error: 'Range Not Satisfiable', code: 'MD_RANGE_NOT_SATISFIABLE', message: 'Range Not Satisfiable' })
+})
+
+t.test('an error that is not ours, with a status that has no code of its own, answers the code of its class', async (t) => {
+  const { app } = await bareApp(t)
+  app.get('/teapot', async () => { throw Object.assign(new Error("I'm a teapot"), { statusCode: 418 }) })
+  app.get('/gateway', async () => { throw Object.assign(new Error('upstream said no'), { statusCode: 502 }) })
+  t.match((await app.inject({ url: '/teapot' })).json(), { statusCode: 418, code: 'MD_BAD_REQUEST', message: "I'm a teapot" })
+  t.match((await app.inject({ url: '/gateway' })).json(), { statusCode: 502, code: 'MD_INTERNAL_ERROR', message: 'Internal server error' })
 })
