@@ -1,6 +1,5 @@
 import type { CallbackSender } from '../callbacks/callback-sender.js'
 import type { DefaultModelStore } from '../cache/default-model-store.js'
-import { sweepAbandoned } from '../cache/cache-temporaries.js'
 import { diskSpace } from '../cache/disk-space.js'
 import { JOB_END_CODES, MdJobNotFoundError, MdShuttingDownError } from '../errors.js'
 import type { HubClient } from '../hub/hub-client.js'
@@ -12,21 +11,11 @@ import { JobRun, type Logger, type RunContext } from './job-run.js'
 import { FinalWaiters } from './final-waiters.js'
 import { newJob } from './new-job.js'
 import { sameDownload } from './same-download.js'
-import type { RetryPolicy } from './retry.js'
+import { LeftoverSweep } from './leftover-sweep.js'
+import type { DownloadSettings } from './download-settings.js'
 
 export type { DownloadPlan, DownloadRequest, PlannedFile } from './download-plan.js'
-
-export interface DownloadSettings {
-  maxConcurrentJobs: number
-  fileConcurrency: number
-  /** Files larger than this are fetched as range parts over several connections. */
-  partSizeBytes: number
-  maxPartsPerFile: number
-  /** Open connections per job, whole files and parts together. */
-  maxConnectionsPerJob: number
-  readTimeoutMs: number
-  retry: RetryPolicy
-}
+export type { DownloadSettings } from './download-settings.js'
 
 export interface DownloadManagerOptions {
   cacheDir: string
@@ -68,11 +57,12 @@ export class DownloadManager {
   #active = 0
   #closing = false
   #bytesTransferred = 0
-  #sweeping: Promise<void> | undefined
+  readonly #sweep: LeftoverSweep
 
   constructor (options: DownloadManagerOptions) {
     this.#options = options
     this.#store = options.store
+    this.#sweep = new LeftoverSweep(options.cacheDir, options.log)
     this.#ctx = {
       cacheDir: options.cacheDir,
       hub: options.hub,
@@ -92,7 +82,7 @@ export class DownloadManager {
    * with the same job ids and callbacks, from their `.incomplete` files.
    */
   async resume (): Promise<void> {
-    await this.#sweep()
+    await this.#sweep.run()
     await Promise.all([...this.#resuming.keys()].map(async (jobId) => this.#takeUp(jobId)))
   }
 
@@ -246,7 +236,7 @@ export class DownloadManager {
 
   /** Waits for journal writes (and a sweep) under way, so a closed server leaves its journal complete. */
   async flushJournal (): Promise<void> {
-    await this.#sweeping
+    await this.#sweep.settled()
     await this.#store.flush()
   }
 
@@ -301,20 +291,7 @@ export class DownloadManager {
     for (const listener of this.#endedListeners) listener(job)
     if (request?.callbackUrl !== undefined) this.#sendCallback(job, request.callbackUrl)
     // A server that restarted soon after a crash sweeps its leftovers once they are old enough.
-    void this.#sweep()
-  }
-
-  /** Removes the temporaries and trash that killed processes left in the cache; one sweep at a time. */
-  async #sweep (): Promise<void> {
-    this.#sweeping ??= (async () => {
-      // File times are real times, whatever clock the jobs are stamped with.
-      const removed = await sweepAbandoned(this.#options.cacheDir, Date.now()).catch((err: unknown) => {
-        this.#options.log.warn({ reason: (err as Error).message }, 'leftover temporary files could not be removed')
-        return 0
-      })
-      if (removed > 0) this.#options.log.info({ removed }, 'removed temporary files left by a process that stopped mid-step')
-    })().finally(() => { this.#sweeping = undefined })
-    await this.#sweeping
+    void this.#sweep.run()
   }
 
   /** Tells the caller's callback URL that the job ended, in the background. */
