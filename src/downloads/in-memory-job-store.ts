@@ -33,7 +33,8 @@ interface JobRecord {
 
 /**
  * Every job of this process, in memory, written to the journal on each change of status. The
- * history is bounded: every request adds a job (a cached model answers a complete one).
+ * history is bounded: every request adds a job (a cached model answers a complete one). Its state is
+ * in `#` fields rather than shared symbols: no other module is meant to reach it, not even by name.
  */
 export class InMemoryJobStore implements JobStore {
   readonly #records = new Map<string, JobRecord>()
