@@ -4,7 +4,6 @@ import { DefaultModelStore } from '../src/cache/default-model-store.js'
 import { CallbackSender } from '../src/callbacks/callback-sender.js'
 import type { Config } from '../src/config.js'
 import { DownloadManager } from '../src/downloads/download-manager.js'
-import { JobJournal } from '../src/downloads/job-journal.js'
 import { HubClient } from '../src/hub/hub-client.js'
 
 declare module 'fastify' {
@@ -15,7 +14,7 @@ declare module 'fastify' {
 }
 
 export interface DownloadsOptions {
-  config: Pick<Config, 'hubCacheDir' | 'defaultModel' | 'downloads' | 'callbacks' | 'jobHistory'>
+  config: Pick<Config, 'hubCacheDir' | 'defaultModel' | 'downloads' | 'callbacks'>
 }
 
 async function downloadsPlugin (app: FastifyInstance, { config }: DownloadsOptions): Promise<void> {
@@ -29,8 +28,7 @@ async function downloadsPlugin (app: FastifyInstance, { config }: DownloadsOptio
     defaultModel,
     settings: config.downloads,
     log: app.log.child({ component: 'downloads' }),
-    callbacks,
-    journal: new JobJournal(config.hubCacheDir, config.jobHistory)
+    callbacks
   })
   app.decorate('downloads', downloads)
   // Jobs a shutdown or a crash interrupted start again by themselves, once the app is ready (after

@@ -95,7 +95,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   await app.register(rateLimitPlugin, { config })
   await app.register(swaggerPlugin, { config })
   await app.register(providerBackoffPlugin, { config, ...(options.now === undefined ? {} : { now: options.now }) })
-  await app.register(progressStorePlugin)
+  await app.register(progressStorePlugin, { config })
   await app.register(downloadsPlugin, { config })
   await app.register(eventStreamsPlugin, { config })
   await app.register(metricsPlugin)

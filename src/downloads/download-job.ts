@@ -19,7 +19,7 @@ export const JobErrorSchema = Type.Object({
 }, { additionalProperties: false })
 export type JobError = Static<typeof JobErrorSchema>
 
-/** A download as the API shows it; the manager keeps it current in the job store. */
+/** A download as the API shows it; the job store (job-store.ts) is the only code that changes one. */
 export const DownloadJobSchema = Type.Object({
   job_id: Type.String({ format: 'uuid' }),
   model_id: Type.String(),
@@ -46,43 +46,3 @@ export const DownloadJobSchema = Type.Object({
   callback: Type.Union([CallbackStateSchema, Type.Null()], { description: 'The delivery of the completion callback; null without callback_url' })
 }, { $id: 'DownloadJob', title: 'DownloadJob', additionalProperties: false })
 export type DownloadJob = Static<typeof DownloadJobSchema>
-
-/**
- * Where jobs live. In memory for now (the design's "in-memory progress state"); small enough that a
- * persistent store can replace it.
- */
-export interface JobStore {
-  put: (job: DownloadJob) => void
-  get: (jobId: string) => DownloadJob | undefined
-  /** Newest first. */
-  all: () => DownloadJob[]
-}
-
-export class InMemoryJobStore implements JobStore {
-  readonly #jobs = new Map<string, DownloadJob>()
-  readonly #limit: number
-
-  // Every request adds a job (a cached model answers a complete one), so old ended jobs are let go.
-  constructor (limit = 1000) {
-    this.#limit = limit
-  }
-
-  put (job: DownloadJob): void {
-    this.#jobs.set(job.job_id, job)
-    if (this.#jobs.size <= this.#limit) return
-    for (const [jobId, old] of this.#jobs) {
-      if (isFinal(old.status)) {
-        this.#jobs.delete(jobId)
-        return
-      }
-    }
-  }
-
-  get (jobId: string): DownloadJob | undefined {
-    return this.#jobs.get(jobId)
-  }
-
-  all (): DownloadJob[] {
-    return [...this.#jobs.values()].reverse()
-  }
-}

@@ -8,7 +8,8 @@ import type { HubClient } from '../hub/hub-client.js'
 import { downloadToTmpAndMove } from './blob-fetcher.js'
 import { acquireBlobLock, tryBlobLock } from './blob-lock.js'
 import type { DownloadJob } from './download-job.js'
-import type { DownloadSettings } from './download-manager.js'
+import type { JobProgress, JobStore } from './job-store.js'
+import type { DownloadSettings } from './download-settings.js'
 import { sum, type DownloadPlan, type PlannedFile } from './download-plan.js'
 import { PartState } from './part-state.js'
 import { RetryableError, withRetries } from './retry.js'
@@ -27,6 +28,8 @@ export interface RunContext {
   settings: DownloadSettings
   log: Logger
   now: () => number
+  /** Where the run tells its progress: the job itself is the store's. */
+  store: JobStore
   // One transfer per blob in this process: a job that needs a blob another job is fetching waits for it.
   blobsInFlight: Map<string, Promise<void>>
   /** Every byte any job brings over the network (the metrics count them). */
@@ -53,9 +56,14 @@ export class JobRun {
   readonly controller = new AbortController()
   why: 'cancelled' | 'shutdown' | undefined
   readonly #ctx: RunContext
+  // What the job was when the run was made: the fields that never change while it runs.
   readonly #job: DownloadJob
   readonly #plan: DownloadPlan
-  readonly #onChange: () => void
+  // The run's own counts, told to the store as progress; the store's job is never changed here.
+  #bytesDownloaded: number
+  #bytesTransferred: number
+  #filesDone: number
+  #currentFiles: string[] = []
   readonly #positions = new Map<string, number>()
   // Kept as running totals: update() runs for every chunk of every file, and a sum over all the
   // files there made a 10 000-file download quadratic.
@@ -64,11 +72,13 @@ export class JobRun {
   readonly #meter: SpeedMeter
   readonly #connection: <T>(task: () => Promise<T>) => Promise<T>
 
-  constructor (ctx: RunContext, job: DownloadJob, plan: DownloadPlan, onChange: () => void) {
+  constructor (ctx: RunContext, job: DownloadJob, plan: DownloadPlan) {
     this.#ctx = ctx
     this.#job = job
     this.#plan = plan
-    this.#onChange = onChange
+    this.#bytesDownloaded = job.bytes_downloaded
+    this.#filesDone = job.files_done
+    this.#bytesTransferred = job.bytes_transferred
     this.#meter = new SpeedMeter(5000, ctx.now)
     this.#cachedBytes = sum(plan.files.filter((file) => file.cached).map((file) => file.size))
     const connections = pLimit(ctx.settings.maxConnectionsPerJob)
@@ -81,7 +91,7 @@ export class JobRun {
 
   /** Bytes this job still has to bring in. */
   get remainingBytes (): number {
-    return Math.max(0, this.#job.bytes_total - this.#job.bytes_downloaded)
+    return Math.max(0, this.#job.bytes_total - this.#bytesDownloaded)
   }
 
   /** Runs to the end; throws what stopped it (the manager decides what the job's status becomes). */
@@ -105,8 +115,7 @@ export class JobRun {
     if (signal.aborted) throw signal.reason
     const failed = settled.find((result) => result.status === 'rejected')
     if (failed !== undefined) throw failed.reason
-    this.#job.status = 'verifying'
-    this.update()
+    this.#ctx.store.transition(this.#job.job_id, 'verifying', { progress: this.progress() })
     await this.#publish()
   }
 
@@ -166,16 +175,26 @@ export class JobRun {
     }
   }
 
-  update (): void {
-    const job = this.#job
+  /** The progress as of now (it feeds the speed meter, so it is taken once per change). */
+  progress (): JobProgress {
+    const total = this.#job.bytes_total
     // Progress never goes backwards, even when a bad transfer starts a file again.
-    job.bytes_downloaded = Math.max(job.bytes_downloaded, this.#cachedBytes + this.#positionsTotal)
-    job.progress = job.bytes_total === 0 ? 0 : Math.floor((job.bytes_downloaded / job.bytes_total) * 100)
-    this.#meter.record(job.bytes_transferred)
-    job.speed_bps = this.#meter.bytesPerSecond()
-    job.eta_seconds = job.speed_bps > 0 ? Math.ceil((job.bytes_total - job.bytes_downloaded) / job.speed_bps) : null
-    job.updated_at = new Date(this.#ctx.now()).toISOString()
-    this.#onChange()
+    this.#bytesDownloaded = Math.max(this.#bytesDownloaded, this.#cachedBytes + this.#positionsTotal)
+    this.#meter.record(this.#bytesTransferred)
+    const speed = this.#meter.bytesPerSecond()
+    return {
+      bytes_downloaded: this.#bytesDownloaded,
+      progress: total === 0 ? 0 : Math.floor((this.#bytesDownloaded / total) * 100),
+      bytes_transferred: this.#bytesTransferred,
+      files_done: this.#filesDone,
+      speed_bps: speed,
+      eta_seconds: speed > 0 ? Math.ceil((total - this.#bytesDownloaded) / speed) : null,
+      current_files: this.#currentFiles
+    }
+  }
+
+  update (): void {
+    this.#ctx.store.progress(this.#job.job_id, this.progress())
   }
 
   #setPosition (path: string, bytes: number): void {
@@ -186,7 +205,7 @@ export class JobRun {
   async #fetchFile (file: PlannedFile): Promise<void> {
     const job = this.#job
     const { signal } = this.controller
-    job.current_files = [...job.current_files, file.path]
+    this.#currentFiles = [...this.#currentFiles, file.path]
     try {
       await withRetries(async () => this.#ensureBlob(file), this.#ctx.settings.retry, {
         signal,
@@ -197,9 +216,9 @@ export class JobRun {
       signal.throwIfAborted()
       await createSnapshotLink(this.#ctx.cacheDir, job.model_id, job.commit, file.path, file.etag)
       this.#setPosition(file.path, file.size)
-      job.files_done++
+      this.#filesDone++
     } finally {
-      job.current_files = job.current_files.filter((path) => path !== file.path)
+      this.#currentFiles = this.#currentFiles.filter((path) => path !== file.path)
       this.update()
     }
   }
@@ -275,7 +294,7 @@ export class JobRun {
         }
       },
       onTransferred: (bytes) => {
-        job.bytes_transferred += bytes
+        this.#bytesTransferred += bytes
         this.#ctx.onTransferred(bytes)
       }
     })
