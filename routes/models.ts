@@ -49,8 +49,9 @@ const DeleteParams = Type.Object({
 const DeleteResult = Type.Object({
   model_id: Type.String(),
   revision: Type.Union([Type.String(), Type.Null()]),
-  freed_bytes: Type.Integer(),
+  freed_bytes: Type.Integer({ description: 'The sizes of the blobs deleted, as huggingface_hub counts them (links and refs are not counted)' }),
   size_mb: Type.Number({ description: 'freed_bytes in MiB' }),
+  partial_bytes: Type.Integer({ description: 'Partial downloads (`.incomplete` files) deleted with the model, apart from freed_bytes; 0 for one revision' }),
   cancelled_jobs: Type.Array(Type.String(), { description: 'Downloads force=true cancelled' })
 }, { title: 'DeleteModelResult', additionalProperties: false })
 
@@ -125,8 +126,15 @@ const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const revision = params.revision === undefined ? undefined : validateRevision(params.revision)
     const deleted = await deleteModel(cacheDir, app.downloads, app.defaultModel, { modelId, revision, force: params.force === true })
     app.cachedScan.invalidate()
-    const { freedBytes, cancelledJobs } = deleted
-    return { model_id: modelId, revision: revision ?? null, freed_bytes: freedBytes, size_mb: toMb(freedBytes), cancelled_jobs: cancelledJobs }
+    const { freedBytes, partialBytes, cancelledJobs } = deleted
+    return {
+      model_id: modelId,
+      revision: revision ?? null,
+      freed_bytes: freedBytes,
+      size_mb: toMb(freedBytes),
+      partial_bytes: partialBytes,
+      cancelled_jobs: cancelledJobs
+    }
   })
 
   app.get('/default-model', {

@@ -13,17 +13,32 @@ async function removeAtomically (cacheDir: string, path: string): Promise<void> 
   await rm(trash, { recursive: true, force: true })
 }
 
-/** Bytes the files under `dir` take (symlinks count as themselves, never their targets). */
-async function diskUsage (dir: string): Promise<number> {
-  let total = 0
-  for (const file of await walkFiles(dir)) total += (await lstat(file).catch(ifMissing(undefined)))?.size ?? 0
-  return total
+export interface Freed {
+  /** The blobs' sizes: what huggingface_hub's delete strategy counts (links and refs are not). */
+  blobBytes: number
+  /** Partial downloads removed with them (ours and huggingface_hub's `.incomplete` files, parts state). */
+  partialBytes: number
 }
 
-/** Removes a whole model; answers the bytes freed, or undefined when it is not cached. */
-export async function deleteCachedModel (cacheDir: string, modelId: string): Promise<number | undefined> {
+// huggingface_hub writes `{etag}.incomplete` (before 1.18) or `{etag}.{8 hex}.incomplete`; ours
+// sit beside them with their parts state. None of them is a blob yet.
+const isPartial = (name: string): boolean => name.includes('.incomplete')
+
+/** What the entries of `blobs/` take, blobs and partials apart (a link counts as itself, never its target). */
+async function blobUsage (blobs: string): Promise<Freed> {
+  const usage = { blobBytes: 0, partialBytes: 0 }
+  for (const file of await walkFiles(blobs)) {
+    const size = (await lstat(file).catch(ifMissing(undefined)))?.size ?? 0
+    if (isPartial(basename(file))) usage.partialBytes += size
+    else usage.blobBytes += size
+  }
+  return usage
+}
+
+/** Removes a whole model; answers what was freed, or undefined when it is not cached. */
+export async function deleteCachedModel (cacheDir: string, modelId: string): Promise<Freed | undefined> {
   const dir = repoDir(cacheDir, modelId)
-  const freed = await diskUsage(dir)
+  const freed = await blobUsage(blobsDir(cacheDir, modelId))
   const moved = await removeAtomically(cacheDir, dir).then(() => true, ifMissing(false))
   if (!moved) return undefined
   await rm(join(lockPath(cacheDir, modelId, 'x'), '..'), { recursive: true, force: true })
@@ -59,11 +74,11 @@ async function blobEntryOf (file: string, blobsDir: string, realBlobsDir: string
 
 /**
  * Removes one snapshot, the refs that point at it and the blobs no other snapshot uses; the last
- * snapshot takes the whole model with it. Answers the bytes freed, or undefined when not cached.
+ * snapshot takes the whole model with it. Answers what was freed, or undefined when not cached.
  * Only entries of this model's own `blobs/` are deleted: a snapshot link that points anywhere else
  * (out of the cache, into another model) goes with its snapshot, and its target stays.
  */
-export async function deleteCachedRevision (cacheDir: string, modelId: string, revision: string): Promise<number | undefined> {
+export async function deleteCachedRevision (cacheDir: string, modelId: string, revision: string): Promise<Freed | undefined> {
   const commit = await resolveCachedCommit(cacheDir, modelId, revision)
   if (commit === undefined) return undefined
   const dir = repoDir(cacheDir, modelId)
@@ -96,5 +111,6 @@ export async function deleteCachedRevision (cacheDir: string, modelId: string, r
     await unlink(blob)
     freed += size
   }
-  return freed
+  // Partials stay: they belong to the model, not to one of its revisions.
+  return { blobBytes: freed, partialBytes: 0 }
 }

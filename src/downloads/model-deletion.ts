@@ -5,7 +5,7 @@ import { MdModelNotCachedError, MdModelProtectedError } from '../errors.js'
 import type { DownloadManager } from './download-manager.js'
 
 export interface DeleteModelRequest { modelId: string, revision?: string | undefined, force: boolean }
-export interface DeletedModel { freedBytes: number, cancelledJobs: string[] }
+export interface DeletedModel { freedBytes: number, partialBytes: number, cancelledJobs: string[] }
 
 /**
  * The rules of `DELETE /api/delete-model`: not cached is 404; the default model, and a model whose
@@ -36,5 +36,5 @@ export async function deleteModel (
   }
   for (const job of running) await downloads.cancel(job.job_id)
   const freed = revision === undefined ? await deleteCachedModel(cacheDir, modelId) : await deleteCachedRevision(cacheDir, modelId, revision)
-  return { freedBytes: freed ?? 0, cancelledJobs: running.map((job) => job.job_id) }
+  return { freedBytes: freed?.blobBytes ?? 0, partialBytes: freed?.partialBytes ?? 0, cancelledJobs: running.map((job) => job.job_id) }
 }

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { auth, buildTestApp } from '../helpers/app.js'
@@ -59,12 +59,18 @@ t.test('GET /api/models on an empty or missing cache', async (t) => {
 
 t.test('DELETE /api/delete-model removes the whole model and answers what was freed', async (t) => {
   const { app, cacheDir } = await cacheWithModels(t)
+  const blobs = join(cacheDir, 'models--org--llama', 'blobs')
+  const blobBytes = readdirSync(blobs).reduce((sum, name) => sum + statSync(join(blobs, name)).size, 0)
+  // A partial of huggingface_hub 1.x's naming, left by a download that did not finish.
+  writeFileSync(join(blobs, `${'e'.repeat(64)}.0123abcd.incomplete`), Buffer.alloc(1234))
   const res = await app.inject({ method: 'DELETE', url: '/api/delete-model?model_id=org/llama', headers: auth() })
   t.equal(res.statusCode, 200)
   const body = res.json()
   t.equal(body.model_id, 'org/llama')
   t.equal(body.revision, null)
-  t.ok(body.freed_bytes >= WEIGHTS.length, 'freed at least the weights')
+  t.ok(blobBytes > WEIGHTS.length, 'the weights and the small files')
+  t.equal(body.freed_bytes, blobBytes, "the blobs' sizes, as huggingface_hub counts them: links and refs are not")
+  t.equal(body.partial_bytes, 1234, 'the partial is answered apart')
   t.equal(body.size_mb, Math.round(body.freed_bytes / 1048576 * 10) / 10)
   t.notOk(existsSync(join(cacheDir, 'models--org--llama')))
   t.ok(existsSync(join(cacheDir, 'models--solo')), 'other models stay')
@@ -76,6 +82,7 @@ t.test('DELETE with a revision removes that snapshot and only the blobs no other
   const res = await app.inject({ method: 'DELETE', url: '/api/delete-model', headers: auth(), payload: { model_id: 'org/llama', revision: 'main' } })
   t.equal(res.statusCode, 200)
   t.equal(res.json().freed_bytes, CONFIG.length + '{"dim":1}'.length, 'the shared weights stay')
+  t.equal(res.json().partial_bytes, 0)
   t.equal(res.json().revision, 'main')
   const blobs = readdirSync(join(cacheDir, 'models--org--llama', 'blobs')).sort()
   t.same(blobs, [gitSha1('{"model_type":"llama","v":2}'), sha256(WEIGHTS)].sort())
