@@ -19,7 +19,7 @@ export interface DownloadsOptions {
 
 async function downloadsPlugin (app: FastifyInstance, { config }: DownloadsOptions): Promise<void> {
   const defaultModel = new DefaultModelStore(config.hubCacheDir, config.defaultModel)
-  const callbacks = new CallbackSender(config.callbacks)
+  const callbacks = new CallbackSender(config.callbacks, Date.now, app.log.child({ component: 'callbacks' }))
   const downloads = new DownloadManager({
     cacheDir: config.hubCacheDir,
     // The Hub calls of downloads go through the huggingface provider: its limiter, backoff and token.

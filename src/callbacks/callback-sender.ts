@@ -34,6 +34,8 @@ function signature (secret: string, body: string): string {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`
 }
 
+export interface CallbackLog { info: (obj: object, msg: string) => void }
+
 // 429 asks to come back later; n8n answers 409 ("is running already") while the workflow has not
 // reached its Wait node yet, which a download that ends quickly can beat.
 const RETRIED = new Set([409, 429])
@@ -48,12 +50,14 @@ type Outcome = { delivered: true } | { delivered: false, retry: boolean, retryAf
 export class CallbackSender {
   readonly #settings: CallbackSettings
   readonly #now: () => number
+  readonly #log: CallbackLog | undefined
   readonly #closing = new AbortController()
   readonly #pending = new Set<Promise<void>>()
 
-  constructor (settings: CallbackSettings, now: () => number = Date.now) {
+  constructor (settings: CallbackSettings, now: () => number = Date.now, log?: CallbackLog) {
     this.#settings = settings
     this.#now = now
+    this.#log = log
   }
 
   /** Starts the delivery and answers at once; `onChange` runs after every attempt. */
@@ -74,6 +78,16 @@ export class CallbackSender {
     for (let attempt = 1; attempt <= maxAttempts && !this.#closing.signal.aborted; attempt++) {
       const outcome = await this.#attempt(url, event, body, state)
       state.attempts = attempt
+      // What an operator asks first when a Wait node never resumes: was it sent, and what came back.
+      // The URL as the job shows it, its query values (a resume token) masked.
+      this.#log?.info({
+        callback_url: state.url,
+        event,
+        attempt,
+        status: state.last_status,
+        delivered: outcome.delivered,
+        ...(outcome.delivered ? {} : { error: state.error, retry: outcome.retry && attempt < maxAttempts })
+      }, outcome.delivered ? 'callback delivered' : 'callback attempt failed')
       onChange()
       if (outcome.delivered || !outcome.retry || attempt === maxAttempts) return
       const delay = outcome.retryAfterMs ?? backoffDelay(attempt, { retries: maxAttempts, baseMs: retryBaseMs, maxMs: retryBaseMs * 2 ** (maxAttempts - 1) })

@@ -77,6 +77,22 @@ t.test('a receiver that fails twice gets the callback on the third attempt', asy
   t.match(settled.callback, { attempts: 3, last_status: 200, delivered_at: String, error: null })
 })
 
+t.test('each attempt and the answer it got is logged at info, the resume token masked', async (t) => {
+  const { app, receiver, logs, rawLogs } = await receiverAndApp(t)
+  receiver.answer(503)
+  const { job: started } = await startDownload(app, { model_id: 'org/tiny', callback_url: `${receiver.url}/hook?token=resume-secret-123` })
+  await waitForEnd(app, started.job_id)
+  await callbackSettled(app, started.job_id, 2)
+  const attempts = logs().filter((line) => line.component === 'callbacks')
+  t.match(attempts, [
+    { level: 30, msg: 'callback attempt failed', attempt: 1, status: 503, delivered: false, retry: true, error: 'the receiver answered 503', event: 'complete' },
+    { level: 30, msg: 'callback delivered', attempt: 2, status: 200, delivered: true, event: 'complete' }
+  ])
+  t.equal(attempts.length, 2)
+  t.match(attempts[0]!.callback_url, /\/hook\?token=\*+/, 'the URL as the job shows it')
+  t.notOk(rawLogs().includes('resume-secret-123'), 'the resume token is in no log line')
+})
+
 t.test("n8n's 409 (the workflow has not reached its Wait node yet) is retried too", async (t) => {
   const { app, receiver } = await receiverAndApp(t)
   receiver.answer(409)
