@@ -89,6 +89,12 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   app.addHook('onRequest', async (request) => {
     if (app.closing && request.routeOptions.config.answersWhileClosing !== true) throw new MdShuttingDownError()
   })
+  // An answer sent once the shutdown has begun (a long poll its job's stop woke, a request that was
+  // under way) closes its connection. Kept alive, it would go idle after the server closed its idle
+  // connections, and the shutdown would wait for it until KEEP_ALIVE_TIMEOUT_MS (72 s) or be killed.
+  app.addHook('onSend', async (_request, reply) => {
+    if (app.closing) reply.header('connection', 'close')
+  })
 
   await app.register(errorsPlugin)
   await app.register(authPlugin, { config })

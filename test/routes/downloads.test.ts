@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
+import { Agent, request } from 'undici'
 import { sha256Hex } from '../fakes/fake-hub.js'
 import { auth, buildTestApp } from '../helpers/app.js'
 import { C1, hubAndApp, incompleteFiles, startDownload, waitForBytes, waitForEnd } from '../helpers/downloads.js'
@@ -171,4 +172,24 @@ t.test('a shutdown ends running jobs as cancelled with MD_SERVER_SHUTDOWN', asyn
   await waitForBytes(app, job.job_id as string, 100_000)
   await app.close()
   t.match(app.jobStore.get(job.job_id as string), { status: 'cancelled', error: { code: 'MD_SERVER_SHUTDOWN', message: /resumes where it stopped when the server starts again/ } })
+})
+
+t.test('a long poll answered during a shutdown closes its kept-alive connection, so the shutdown does not wait for it', async (t) => {
+  const { app, hub } = await hubAndApp(t)
+  hub.injectFault({ kind: 'slow', path: 'model.safetensors', bytesPerSecond: SLOW })
+  const { job } = await startDownload(app, { model_id: 'org/tiny' })
+  await waitForBytes(app, job.job_id as string, 100_000)
+  const address = await app.listen({ port: 0, host: '127.0.0.1' })
+  const agent = new Agent({ keepAliveTimeout: 60_000 })
+  t.teardown(() => agent.close())
+  // A kept-alive connection, then a long poll on it that is in flight when the shutdown starts.
+  await request(`${address}/health/live`, { dispatcher: agent }).then(async (res) => res.body.dump())
+  const poll = request(`${address}/api/download-progress?job_id=${job.job_id as string}&wait=30`, { dispatcher: agent, headers: auth() })
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const closed = app.close()
+  const answer = await poll
+  t.equal(answer.statusCode, 200, 'the long poll is answered as its job stops')
+  t.equal(answer.headers.connection, 'close', 'and its connection closed after it')
+  await answer.body.dump()
+  t.equal(await Promise.race([closed.then(() => 'closed'), new Promise((resolve) => setTimeout(resolve, 5000, 'still waiting'))]), 'closed')
 })
