@@ -28,17 +28,22 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     ...(reason === undefined ? {} : { reason })
   })
 
-  const ready = async (_request: unknown, reply: FastifyReply): Promise<Health> => {
-    if (app.closing) {
-      reply.code(503)
-      return snapshot('the server is shutting down')
-    }
+  const notReadyReason = async (withSharedState: boolean): Promise<string | undefined> => {
+    if (app.closing) return 'the server is shutting down'
     const check = await checkCacheDirWritable(app.config.hubCacheDir)
-    if (check.ok) return snapshot()
-    reply.code(503)
-    return snapshot(check.reason)
+    if (!check.ok) return check.reason
+    if (withSharedState && app.redis !== undefined && app.redis.status !== 'ready') {
+      return `Redis (REDIS_URL) is not connected (${app.redis.status}): the state replicas share is out of reach`
+    }
+    return undefined
+  }
+  const answer = (withSharedState: boolean) => async (_request: unknown, reply: FastifyReply): Promise<Health> => {
+    const reason = await notReadyReason(withSharedState)
+    if (reason !== undefined) reply.code(503)
+    return snapshot(reason)
   }
 
+  // Redis away is no reason to restart a replica (the Docker HEALTHCHECK calls /health): only readiness says it.
   app.get('/health', {
     config: { answersWhileClosing: true },
     schema: {
@@ -49,7 +54,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       security: [],
       response: { 200: healthRef('Healthy'), 503: healthRef('Not healthy; `reason` says why') }
     }
-  }, ready)
+  }, answer(false))
 
   // Alive while it drains: a failed liveness check would have it killed mid-shutdown.
   app.get('/health/live', {
@@ -69,12 +74,12 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       operationId: 'getReadiness',
       summary: 'Readiness',
-      description: 'Answers 200 when the model cache directory can be created and written, 503 with a reason otherwise (also from the start of a graceful shutdown). Route traffic only when it is 200.',
+      description: 'Answers 200 when the model cache directory can be created and written and, with REDIS_URL, Redis is connected; 503 with a reason otherwise (also from the start of a graceful shutdown). Route traffic only when it is 200.',
       tags: ['health'],
       security: [],
       response: { 200: healthRef('Ready'), 503: healthRef('Not ready; `reason` says why') }
     }
-  }, ready)
+  }, answer(true))
 }
 
 export default healthRoutes

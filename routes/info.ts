@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { maskedRedisUrl } from '../src/config.js'
 import { SERVICE_NAME, uptimeSeconds, VERSION } from '../src/service-info.js'
 
 const Info = Type.Object({
@@ -14,7 +15,8 @@ const Info = Type.Object({
     default_model: Type.Union([Type.String(), Type.Null()], { description: 'DEFAULT_MODEL, or null' }),
     rate_limit_per_minute: Type.Integer({ description: 'Requests per minute allowed per API key (or per client IP without a valid key)' }),
     auth_enabled: Type.Boolean({ description: 'false only when AUTH_DISABLED=true' }),
-    docs_public: Type.Boolean({ description: 'Whether /docs is open without a key' })
+    docs_public: Type.Boolean({ description: 'Whether /docs is open without a key' }),
+    redis_url: Type.Union([Type.String(), Type.Null()], { description: 'REDIS_URL with its password masked (****), or null when everything is kept in memory' })
   }, { additionalProperties: false })
 }, { title: 'Info', additionalProperties: false })
 
@@ -41,7 +43,8 @@ const infoRoutes: FastifyPluginAsyncTypebox = async (app) => {
         default_model: config.defaultModel ?? null,
         rate_limit_per_minute: config.rateLimitPerMinute,
         auth_enabled: !config.authDisabled,
-        docs_public: config.docsPublic
+        docs_public: config.docsPublic,
+        redis_url: config.redis.url === undefined ? null : maskedRedisUrl(config.redis.url)
       }
     }
   })

@@ -12,6 +12,7 @@ import metricsPlugin from '../plugins/metrics.js'
 import progressStorePlugin from '../plugins/progress-store.js'
 import providerBackoffPlugin from '../plugins/provider-backoff.js'
 import rateLimitPlugin from '../plugins/rate-limit.js'
+import redisPlugin from '../plugins/redis.js'
 import swaggerPlugin from '../plugins/swagger.js'
 import apiRoutes from '../routes/api.js'
 import healthRoutes from '../routes/health.js'
@@ -98,6 +99,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
 
   await app.register(errorsPlugin)
   await app.register(authPlugin, { config })
+  await app.register(redisPlugin, { config })
   await app.register(rateLimitPlugin, { config })
   await app.register(swaggerPlugin, { config })
   await app.register(providerBackoffPlugin, { config, ...(options.now === undefined ? {} : { now: options.now }) })

@@ -66,7 +66,9 @@ export const EnvSchema = Type.Object({
   PROVIDER_BLACKLIST_AFTER_429S: Type.Integer({ minimum: 1, default: 3, description: 'a number of consecutive 429s, at least 1' }),
   PROVIDER_BLACKLIST_MS: Type.Integer({ minimum: 0, default: 600000, description: 'milliseconds, 0 or more' }),
   PROVIDER_FAILURES_TO_DOWN: Type.Integer({ minimum: 1, default: 3, description: 'a number of consecutive failures, at least 1' }),
-  PROVIDER_DOWN_COOLDOWN_MS: Type.Integer({ minimum: 0, default: 60000, description: 'milliseconds, 0 or more' })
+  PROVIDER_DOWN_COOLDOWN_MS: Type.Integer({ minimum: 0, default: 60000, description: 'milliseconds, 0 or more' }),
+  REDIS_URL: Type.Optional(Type.String({ description: 'a redis://[user:password@]host:port[/db] or rediss:// URL' })),
+  REDIS_KEY_PREFIX: Type.String({ minLength: 1, pattern: '^[\\x21-\\x7e]+$', default: 'modeldepot:', description: 'a key prefix of printable characters without spaces, e.g. modeldepot:' })
 })
 type Env = Static<typeof EnvSchema>
 
@@ -84,6 +86,12 @@ export interface ProviderSettings {
     failuresToDown: number
     downCooldownMs: number
   }
+}
+
+/** Where the state several replicas share is kept; `url` undefined keeps everything in this process's memory. */
+export interface RedisSettings {
+  url: string | undefined
+  keyPrefix: string
 }
 
 export interface Config {
@@ -108,7 +116,8 @@ export interface Config {
   downloads: DownloadSettings
   providers: ProviderDefinition[]
   providerSettings: ProviderSettings
-  /** Every secret value the logs must never show: API keys and every *_TOKEN / *_KEY / *_SECRET setting. */
+  redis: RedisSettings
+  /** Every secret value the logs must never show: API keys, every *_TOKEN / *_KEY / *_SECRET setting, the Redis password. */
   secrets: string[]
 }
 
@@ -131,6 +140,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   if (apiKeys.length === 0 && !authDisabled) {
     throw new ConfigError('API_KEY is missing: set one key or several, comma-separated (or AUTH_DISABLED=true to run without authentication on purpose)')
   }
+  const redisUrl = parseRedisUrl(parsed.REDIS_URL)
   return {
     port: parsed.PORT,
     host: parsed.HOST,
@@ -178,7 +188,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
         downCooldownMs: parsed.PROVIDER_DOWN_COOLDOWN_MS
       }
     },
-    secrets: collectSecrets(env, apiKeys)
+    redis: { url: redisUrl, keyPrefix: parsed.REDIS_KEY_PREFIX },
+    secrets: [...collectSecrets(env, apiKeys), ...redisSecrets(redisUrl)]
   }
 }
 
@@ -282,6 +293,41 @@ function parseUrl (name: string, value: string): string {
   // Credentials in a URL would show in every answer and log line that names the address.
   if (url.username !== '' || url.password !== '') throw new ConfigError(`${name} is invalid: put the token in its own setting, not in the URL`)
   return value.replace(/\/+$/, '')
+}
+
+// The URL is never echoed back: it may carry the Redis password.
+function parseRedisUrl (value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  let url: URL | undefined
+  try {
+    url = new URL(value)
+  } catch { /* reported below */ }
+  const expected = 'expected redis://[user:password@]host:port[/db], or rediss:// for TLS'
+  if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '') {
+    throw new ConfigError(`REDIS_URL is invalid: ${expected}`)
+  }
+  if (!/^\/?\d*$/.test(url.pathname) || url.search !== '' || url.hash !== '') {
+    throw new ConfigError(`REDIS_URL is invalid: the path can only be a database number; ${expected}`)
+  }
+  return value
+}
+
+function redisSecrets (value: string | undefined): string[] {
+  if (value === undefined) return []
+  const { password } = new URL(value)
+  if (password === '') return []
+  let decoded = password
+  try {
+    decoded = decodeURIComponent(password)
+  } catch { /* a stray % stays as written */ }
+  return [...new Set([password, decoded])].filter((secret) => secret.length >= MIN_SECRET_LENGTH)
+}
+
+/** The Redis URL as it may be shown: the password, if any, replaced by ****. */
+export function maskedRedisUrl (value: string): string {
+  const url = new URL(value)
+  if (url.password !== '') url.password = '****'
+  return url.toString()
 }
 
 function collectSecrets (env: NodeJS.ProcessEnv, apiKeys: string[]): string[] {

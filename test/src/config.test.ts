@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import t from 'tap'
-import { ConfigError, loadConfig } from '../../src/config.js'
+import { ConfigError, loadConfig, maskedRedisUrl } from '../../src/config.js'
 
 const base = { API_KEY: 'k-123456', HOME: '/home/ada' }
 
@@ -18,6 +18,7 @@ t.test('defaults are what .env.example says', async (t) => {
   t.equal(config.defaultModel, undefined)
   t.equal(config.hfToken, undefined)
   t.same(config.serverTimeouts, { requestMs: 30000, headersMs: 10000, keepAliveMs: 72000, connectionMs: 120000 })
+  t.same(config.redis, { url: undefined, keyPrefix: 'modeldepot:' }, 'no Redis: everything in memory')
 })
 
 t.test('API_KEY takes several comma-separated keys', async (t) => {
@@ -91,6 +92,23 @@ t.test('secrets: every API key and every *_TOKEN / *_KEY value, whatever the pro
     t.ok(config.secrets.includes(secret), secret)
   }
   t.notOk(config.secrets.includes('ab'), 'values too short to be secrets are left alone')
+})
+
+t.test('REDIS_URL: redis:// or rediss://, with a database number at most; the password is a secret, never echoed', async (t) => {
+  for (const url of ['redis://127.0.0.1:6379', 'redis://cache', 'rediss://user:p%40ss-word@redis.example:6380/2', 'redis://:pw-1234@localhost/0']) {
+    t.equal(loadConfig({ ...base, REDIS_URL: url }).redis.url, url, url)
+  }
+  t.equal(loadConfig({ ...base, REDIS_KEY_PREFIX: 'cluster-b:' }).redis.keyPrefix, 'cluster-b:')
+  for (const url of ['http://127.0.0.1:6379', 'not a url', 'redis://:hunter2-secret@host/cache', 'redis://h:1/0?password=hunter2-secret']) {
+    const err = t.throws(() => loadConfig({ ...base, REDIS_URL: url }), ConfigError, url) as unknown as Error
+    t.match(err.message, /^REDIS_URL is invalid: .*expected redis:\/\/\[user:password@\]host:port\[\/db\], or rediss:\/\/ for TLS$/)
+    t.notMatch(err.message, /hunter2/, 'the value is not echoed')
+  }
+  t.throws(() => loadConfig({ ...base, REDIS_KEY_PREFIX: 'has space' }), { message: /^REDIS_KEY_PREFIX is invalid/ })
+  const config = loadConfig({ ...base, REDIS_URL: 'rediss://user:p%40ss-word@redis.example:6380/2' })
+  t.ok(config.secrets.includes('p@ss-word') && config.secrets.includes('p%40ss-word'), 'the password, as written and decoded')
+  t.equal(maskedRedisUrl('rediss://user:p%40ss-word@redis.example:6380/2'), 'rediss://user:****@redis.example:6380/2')
+  t.equal(maskedRedisUrl('redis://127.0.0.1:6379'), 'redis://127.0.0.1:6379')
 })
 
 t.test('PROVIDERS_FILE adds OpenAI-compatible providers; a bad entry names the entry and the field', async (t) => {
