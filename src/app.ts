@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
-import type AjvCompiler from '@fastify/ajv-compiler'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { DestinationStream } from 'pino'
@@ -69,9 +68,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     // Refused by our own hook below instead, in the common error shape.
     return503OnClosing: false,
     frameworkErrors: frameworkError,
-    schemaController: {
-      compilersFactory: { buildValidator: bodiesTakenAsSent() as unknown as AjvCompiler.ValidatorFactory, buildSerializer: sharedSerializers() }
-    },
+    schemaController: { compilersFactory: { buildValidator: bodiesTakenAsSent(), buildSerializer: sharedSerializers() } },
     ...options.server
   }).withTypeProvider<TypeBoxTypeProvider>()
 

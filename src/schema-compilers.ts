@@ -18,13 +18,14 @@ type BuildValidator = (externalSchemas: Record<string, unknown>, options: AjvOpt
  * one is refused (400 naming the field) instead of turned into another: `{"model_id": 42}` would
  * otherwise reach the Hub as "42", and `"allow_patterns": 7` become the pattern "7".
  */
-export function bodiesTakenAsSent (): BuildValidator {
+export function bodiesTakenAsSent (): AjvCompiler.ValidatorFactory {
   const fromPool = AjvCompiler() as unknown as BuildValidator
-  return (externalSchemas, options) => {
+  const build: BuildValidator = (externalSchemas, options) => {
     const coercing = fromPool(externalSchemas, options)
     const exact = fromPool(externalSchemas, { ...options, customOptions: { ...options.customOptions, coerceTypes: false } })
     return (route) => route.httpPart === 'body' ? exact(route) : coercing(route)
   }
+  return build as unknown as AjvCompiler.ValidatorFactory
 }
 
 /**
