@@ -74,6 +74,7 @@ export const HINTS: Record<string, string> = {
   MD_TOO_MANY_STREAMS: 'Close event streams you no longer read, retry after Retry-After seconds, raise EVENT_STREAMS_MAX, or long-poll GET /api/download-progress?wait=55 instead.',
   MD_PROVIDER_UNAVAILABLE: 'Wait for Retry-After seconds; GET /api/providers/{name} shows why it cools down, and POST /api/providers/{name}/check says how to fix a bad token.',
   MD_PROVIDER_NOT_FOUND: 'GET /api/providers lists the providers; more OpenAI-compatible ones can be added with PROVIDERS_FILE.',
+  MD_STATE_STORE_UNAVAILABLE: 'Retry after Retry-After seconds; GET /health/ready and GET /api/system/status say whether Redis (REDIS_URL) answers again.',
   MD_DOWNLOAD_FAILED: 'Send the same request again: the download resumes where it stopped.'
 }
 
@@ -164,3 +165,12 @@ export class MdTooManyStreamsError extends createMdError('MD_TOO_MANY_STREAMS', 
 }
 
 export const MdShuttingDownError = createMdError('MD_SHUTTING_DOWN', 'The server is shutting down; send the request again once it is back', 503)
+
+/** With REDIS_URL: the state replicas share cannot be read or changed while Redis does not answer. */
+export class MdStateStoreUnavailableError extends createMdError('MD_STATE_STORE_UNAVAILABLE', 'The shared state store (Redis) is not answering: %s', 503) {
+  override readonly headers: Readonly<Record<string, string>>
+  constructor (reason: string) {
+    super(reason)
+    this.headers = { 'retry-after': '5' }
+  }
+}

@@ -51,6 +51,7 @@ t.test('the error codes are pinned', async (t) => {
     'MD_REVISION_NOT_FOUND 404',
     'MD_ROUTE_NOT_FOUND 404',
     'MD_SHUTTING_DOWN 503',
+    'MD_STATE_STORE_UNAVAILABLE 503',
     'MD_TOKEN_REJECTED 422',
     'MD_TOO_MANY_STREAMS 503',
     'MD_UNAUTHORIZED 401',
