@@ -61,8 +61,8 @@ async function metricsPlugin (app: FastifyInstance): Promise<void> {
     help: 'Download jobs by state',
     labelNames: ['state'],
     registers: [],
-    collect () {
-      const counts = app.downloads.counts()
+    async collect () {
+      const counts = await app.downloads.counts()
       this.set({ state: 'active' }, counts.active)
       this.set({ state: 'queued' }, counts.queued)
     }

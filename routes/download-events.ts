@@ -52,7 +52,7 @@ const downloadEventRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const { job_id: jobId } = request.params
-    app.downloads.get(jobId) // 404 before the stream starts
+    await app.downloads.get(jobId) // 404 before the stream starts
     await streamEvents(app, reply, jobId)
   })
 }

@@ -118,9 +118,9 @@ const downloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const { job_id: jobId, model_id: modelId, wait } = request.query
-    const selected = selectJob(app.downloads, jobId, modelId)
+    const selected = await selectJob(app.downloads, jobId, modelId)
     const job = await app.downloads.waitForFinal(selected.job_id, (wait ?? 0) * 1000)
-    const counts = app.downloads.counts()
+    const counts = await app.downloads.counts()
     return { ...job, active_downloads: counts.active, queued_downloads: counts.queued }
   })
 
@@ -133,8 +133,8 @@ const downloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: { ...DownloadList, description: 'The jobs' } }
     }
   }, async () => {
-    const counts = app.downloads.counts()
-    return { jobs: app.downloads.list(), active_downloads: counts.active, queued_downloads: counts.queued }
+    const [counts, jobs] = await Promise.all([app.downloads.counts(), app.downloads.list()])
+    return { jobs, active_downloads: counts.active, queued_downloads: counts.queued }
   })
 
   app.get('/downloads/:job_id', {
@@ -165,9 +165,9 @@ const downloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
 export default downloadRoutes
 
-function selectJob (downloads: DownloadManager, jobId: string | undefined, modelId: string | undefined): DownloadJob {
+async function selectJob (downloads: DownloadManager, jobId: string | undefined, modelId: string | undefined): Promise<DownloadJob> {
   if (jobId !== undefined) return downloads.get(jobId)
-  const jobs = downloads.list()
+  const jobs = await downloads.list()
   if (modelId !== undefined) {
     const id = validateRepoId(modelId)
     const newest = jobs.find((job) => job.model_id === id)

@@ -5,7 +5,7 @@ import { JOB_END_CODES, MdJobNotFoundError, MdShuttingDownError } from '../error
 import type { HubClient } from '../hub/hub-client.js'
 import { isFinal, type DownloadJob, type JobError } from './download-job.js'
 import { insufficientStorage, jobError, SHUTDOWN_BEFORE_START, SHUTDOWN_DURING } from './job-errors.js'
-import type { EndStatus, InterruptedJob, JobStore } from './job-store.js'
+import { JobLeaseLostError, JobTransitionError, type EndStatus, type InterruptedJob, type JobStore, type RunCommand } from './job-store.js'
 import { planDownload, type DownloadPlan, type DownloadRequest } from './download-plan.js'
 import { JobRun, type Logger, type RunContext } from './job-run.js'
 import { FinalWaiters } from './final-waiters.js'
@@ -32,31 +32,45 @@ export interface DownloadManagerOptions {
 
 export type StartOutcome = 'created' | 'existing' | 'cached'
 
-/** A transfer of this process: made when its job is queued here, running once `done` is set. */
-interface OwnRun { run: JobRun, done?: Promise<void> }
+/** How long a cancel sent to the replica that runs the job waits for it to stop. */
+const REMOTE_CANCEL_WAIT_MS = 5000
 
 /**
- * The download engine's front: plans a download against what the cache holds, deduplicates, and runs
- * at most `maxConcurrentJobs` jobs at once, in the store's queue order.
+ * A job this process has taken from the queue and runs. `stop` ends it wherever it is (planning it
+ * again, or moving bytes), and `why` says what the end is: a cancel, a shutdown, or the job taken
+ * over by another replica, which this process then must not write.
+ */
+interface OwnRun {
+  stop: AbortController
+  why?: 'cancelled' | 'shutdown' | 'lost'
+  run?: JobRun
+  done?: Promise<void>
+}
+
+/**
+ * The download engine's front: plans a download against what the cache holds, queues it in the job
+ * store, and runs the jobs this process takes from the store's queue, at most `maxConcurrentJobs` at
+ * once (across every replica, with a shared store).
  *
  * What it holds is about this process's own transfers only, none of it what another process would
- * need to show or take over a job: the JobRun of each job queued or running here (with its abort
- * controller and the bytes it still has to write, for the free-space reservation), the concurrency
- * slots, the journaled jobs this start has still to take up, and the callers waiting here for a job to
- * end. A job's status, progress, request, place in the queue and interruption are the store's.
+ * need to show or take over a job: the runs it took (with their abort controllers and the bytes they
+ * still have to write), the plans of the jobs it queued (spared a second planning when it takes them),
+ * the journaled jobs this start has still to take up, and the callers waiting here for a job to end.
+ * A job's status, progress, request, place in the queue and owner are the store's.
  */
 export class DownloadManager {
   readonly #options: DownloadManagerOptions
   readonly #store: JobStore
   readonly #ctx: RunContext
   readonly #runs = new Map<string, OwnRun>()
+  readonly #plans = new Map<string, DownloadPlan>()
   readonly #waiters = new FinalWaiters()
   readonly #endedListeners: Array<(job: DownloadJob) => void> = []
   /** Journaled jobs this start has to take up, by job id, with the taking up once under way. */
   readonly #resuming = new Map<string, Promise<DownloadJob> | undefined>()
-  #active = 0
   #closing = false
   #bytesTransferred = 0
+  #pumping: Promise<void> = Promise.resolve()
   readonly #sweep: LeftoverSweep
 
   constructor (options: DownloadManagerOptions) {
@@ -74,22 +88,33 @@ export class DownloadManager {
       blobsInFlight: new Map(),
       onTransferred: (bytes) => { this.#bytesTransferred += bytes }
     }
-    for (const { job } of this.#store.interrupted()) this.#resuming.set(job.job_id, undefined)
+    // A job that ends anywhere (here, or on another replica) wakes who waits for it here.
+    this.#store.onChange((job) => {
+      if (!isFinal(job.status)) return
+      this.#plans.delete(job.job_id)
+      this.#waiters.wake(job.job_id)
+      for (const listener of this.#endedListeners) listener(job)
+    })
+    this.#store.onCommand((command) => this.#command(command))
   }
 
   /**
    * Starts again the jobs that had not ended when the server last stopped (a shutdown or a crash),
-   * with the same job ids and callbacks, from their `.incomplete` files.
+   * with the same job ids and callbacks, from their `.incomplete` files; with a shared store, takes
+   * what other replicas left queued.
    */
   async resume (): Promise<void> {
+    const interrupted = await this.#store.interrupted()
+    for (const { job } of interrupted) if (!this.#resuming.has(job.job_id)) this.#resuming.set(job.job_id, undefined)
     await this.#sweep.run()
     await Promise.all([...this.#resuming.keys()].map(async (jobId) => this.#takeUp(jobId)))
+    await this.pump()
   }
 
   async #takeUp (jobId: string): Promise<DownloadJob> {
     let started = this.#resuming.get(jobId)
     if (started === undefined) {
-      const entry = this.#store.interrupted().find(({ job }) => job.job_id === jobId)
+      const entry = (await this.#store.interrupted()).find(({ job }) => job.job_id === jobId)
       if (entry === undefined) return this.get(jobId)
       started = this.#resumeOne(entry)
       this.#resuming.set(jobId, started)
@@ -103,7 +128,7 @@ export class DownloadManager {
       return (await this.#begin(request, saved)).job
     } catch (err) {
       // Stopped again before it could start: still interrupted in the store, for the start after this one.
-      if (!this.#closing) this.#finish(saved.job_id, 'error', jobError(err))
+      if (!this.#closing) await this.#finish(saved.job_id, 'error', jobError(err))
       return this.get(saved.job_id)
     } finally {
       this.#resuming.delete(saved.job_id)
@@ -121,11 +146,11 @@ export class DownloadManager {
 
   /** Starts a download, or answers the job already doing it, or a complete job when the cache has it all. */
   async start (request: DownloadRequest): Promise<{ job: DownloadJob, outcome: StartOutcome }> {
-    const existing = this.#store.findUnfinished(request)
+    const existing = await this.#store.findUnfinished(request)
     if (existing !== undefined) return { job: existing, outcome: 'existing' }
     // The same download journaled before a restart and about to resume: that job, not a second one.
     for (const jobId of this.#resuming.keys()) {
-      const asked = this.#store.request(jobId)
+      const asked = await this.#store.request(jobId)
       if (asked !== undefined && sameDownload(asked, request)) return { job: await this.#takeUp(jobId), outcome: 'existing' }
     }
     return this.#begin(request)
@@ -135,37 +160,45 @@ export class DownloadManager {
   async #begin (request: DownloadRequest, saved?: DownloadJob): Promise<{ job: DownloadJob, outcome: StartOutcome }> {
     const plan = await this.plan(request)
     // Another request for the same download may have started while this one asked the Hub.
-    const raced = this.#store.findUnfinished(request)
+    const raced = await this.#store.findUnfinished(request)
     if (raced !== undefined) return { job: raced, outcome: 'existing' }
     if (this.#closing) throw new MdShuttingDownError()
 
     const job = newJob(request, plan, new Date(this.#ctx.now()).toISOString(), saved)
     if (plan.files.every((file) => file.cached)) {
       await new JobRun(this.#ctx, job, plan).publishCached()
-      const ended = this.#store.create(job, request, 'complete')
+      const { job: ended } = await this.#store.create(job, request, 'complete')
       this.#ended(ended, request)
       return { job: ended, outcome: 'cached' }
     }
-    const needed = plan.bytes_missing + this.#reservedBytes()
+    const needed = plan.bytes_missing + await this.#reservedBytes()
     if (plan.free_bytes < needed) throw insufficientStorage(request.modelId, needed, plan.free_bytes)
-    const queued = this.#store.create(job, request)
-    this.#runs.set(job.job_id, { run: new JobRun(this.#ctx, queued, plan) })
-    this.#pump()
+    this.#plans.set(job.job_id, plan)
+    const { job: queued, created } = await this.#store.create(job, request).catch((err: unknown) => {
+      this.#plans.delete(job.job_id)
+      throw err
+    })
+    if (!created) {
+      // The same download was queued elsewhere (another replica) at the same moment: join it.
+      this.#plans.delete(job.job_id)
+      return { job: queued, outcome: 'existing' }
+    }
+    await this.pump()
     // As it is once a free slot has taken it: downloading then, queued otherwise.
-    return { job: this.get(job.job_id), outcome: 'created' }
+    return { job: await this.get(job.job_id), outcome: 'created' }
   }
 
-  get (jobId: string): DownloadJob {
-    const job = this.#store.get(jobId)
+  async get (jobId: string): Promise<DownloadJob> {
+    const job = await this.#store.get(jobId)
     if (job === undefined) throw new MdJobNotFoundError(jobId)
     return job
   }
 
-  list (): DownloadJob[] {
+  async list (): Promise<DownloadJob[]> {
     return this.#store.all()
   }
 
-  /** Bytes all jobs brought over the network since the start. */
+  /** Bytes all jobs of this process brought over the network since the start. */
   get bytesTransferred (): number {
     return this.#bytesTransferred
   }
@@ -177,59 +210,81 @@ export class DownloadManager {
 
   /** How many change listeners there are: every closed event stream must have let go of its own. */
   get changeListeners (): number {
-    return this.#store.changeListeners
+    // The manager's own one, which wakes the callers waiting here, is not a stream's.
+    return this.#store.changeListeners - 1
   }
 
-  /** Called when any job ends (the cache changed, or may have). */
+  /** Called when any job ends, here or on another replica (the cache changed, or may have). */
   onJobEnded (listener: (job: DownloadJob) => void): void {
     this.#endedListeners.push(listener)
   }
 
-  counts (): { active: number, queued: number } {
-    return { active: this.#active, queued: this.#store.queuedCount() }
+  /** Jobs running and queued (across the cluster, with a shared store). */
+  async counts (): Promise<{ active: number, queued: number }> {
+    const counts = await this.#store.counts()
+    return { active: counts.running, queued: counts.queued }
   }
 
   /** Jobs of a model that have not ended: they keep it from being deleted. */
-  unfinishedJobsOf (modelId: string): DownloadJob[] {
-    return this.#store.unfinished().filter((job) => job.model_id === modelId)
+  async unfinishedJobsOf (modelId: string): Promise<DownloadJob[]> {
+    return (await this.#store.unfinished()).filter((job) => job.model_id === modelId)
   }
 
   /** Holds until the job ends or `timeoutMs` passes, then answers it as it is. */
   async waitForFinal (jobId: string, timeoutMs: number): Promise<DownloadJob> {
-    const job = this.get(jobId)
+    const job = await this.get(jobId)
     if (isFinal(job.status) || timeoutMs <= 0) return job
-    await this.#waiters.wait(jobId, timeoutMs)
+    const waiting = this.#waiters.wait(jobId, timeoutMs)
+    // It may have ended while the store was read, before the waiter was there to be woken.
+    if (isFinal((await this.get(jobId)).status)) this.#waiters.wake(jobId)
+    await waiting
     return this.get(jobId)
   }
 
-  /** Stops a job; its partial files stay for a later resume unless `purge`. */
+  /** Stops a job, wherever it runs; its partial files stay for a later resume unless `purge`. */
   async cancel (jobId: string, purge = false): Promise<DownloadJob> {
-    const job = this.get(jobId)
+    const job = await this.get(jobId)
+    if (isFinal(job.status)) return job
     const own = this.#runs.get(jobId)
-    if (own === undefined) return job
-    own.run.why = 'cancelled'
-    if (own.done === undefined) {
-      this.#runs.delete(jobId)
-      this.#finish(jobId, 'cancelled')
-    } else {
-      own.run.controller.abort()
+    if (own !== undefined) {
+      own.why = 'cancelled'
+      own.stop.abort()
       await own.done
+      if (purge) await own.run?.purgePartials()
+      return this.get(jobId)
     }
-    if (purge) await own.run.purgePartials()
-    return this.get(jobId)
+    if (job.status === 'queued') {
+      const plan = this.#plans.get(jobId)
+      try {
+        await this.#finish(jobId, 'cancelled')
+        if (purge) await this.#purgeQueued(job, plan)
+        return await this.get(jobId)
+      } catch (err) {
+        // Taken from the queue meanwhile, here or by another replica: stop it where it runs.
+        if (!(err instanceof JobTransitionError)) throw err
+        if (this.#runs.has(jobId)) return this.cancel(jobId, purge)
+      }
+    }
+    // It runs on another replica: ask that one to stop it, and answer once it has.
+    await this.#store.requestCancel(jobId, purge)
+    return this.waitForFinal(jobId, REMOTE_CANCEL_WAIT_MS)
   }
 
   /** Graceful shutdown: running jobs stop where they are and keep their `.incomplete` files. */
   async shutdown (): Promise<void> {
     this.#closing = true
-    for (const [jobId, own] of this.#runs) {
-      if (own.done !== undefined) continue
-      this.#runs.delete(jobId)
-      this.#finish(jobId, 'cancelled', SHUTDOWN_BEFORE_START)
+    await this.#pumping
+    // Jobs queued in a store of this process's own end with it (and resume at the next start); in a
+    // shared store, they wait for another replica.
+    if (!this.#store.sharedQueue) {
+      for (const job of await this.#store.unfinished()) {
+        if (job.status === 'queued') await this.#finish(job.job_id, 'cancelled', SHUTDOWN_BEFORE_START).catch(() => {})
+      }
     }
+    this.#plans.clear()
     await Promise.all([...this.#runs.values()].map(async (own) => {
-      own.run.why ??= 'shutdown'
-      own.run.controller.abort()
+      own.why ??= 'shutdown'
+      own.stop.abort()
       await own.done
     }))
   }
@@ -240,55 +295,110 @@ export class DownloadManager {
     await this.#store.flush()
   }
 
-  /** Bytes the running and queued jobs still have to write: free space they will take. */
-  #reservedBytes (): number {
-    return [...this.#runs.values()].reduce((total, own) => total + own.run.remainingBytes, 0)
+  /** Takes queued jobs while there is room: after a change here, or when the store says one may be waiting. */
+  async pump (): Promise<void> {
+    this.#pumping = this.#pumping.then(async () => this.#claimWhileRoom())
+    return this.#pumping
   }
 
-  #pump (): void {
-    while (!this.#closing && this.#active < this.#options.settings.maxConcurrentJobs) {
-      const next = this.#store.nextQueued((jobId) => this.#runs.has(jobId) && this.#runs.get(jobId)!.done === undefined)
-      if (next === undefined) return
-      const jobId = next.job_id
-      const own = this.#runs.get(jobId)!
-      this.#active++
-      own.done = this.#run(jobId, own.run).finally(() => {
-        this.#active--
-        this.#runs.delete(jobId)
-        this.#pump()
+  async #claimWhileRoom (): Promise<void> {
+    while (!this.#closing) {
+      const job = await this.#store.claim(this.#options.settings.maxConcurrentJobs).catch((err: unknown) => {
+        this.#options.log.warn({ reason: (err as Error).message }, 'the queue could not be read; queued jobs start once it can')
+        return undefined
+      })
+      if (job === undefined) return
+      const own: OwnRun = { stop: new AbortController() }
+      this.#runs.set(job.job_id, own)
+      own.done = this.#run(job, own).finally(() => {
+        this.#runs.delete(job.job_id)
+        void this.pump()
       })
     }
   }
 
-  async #run (jobId: string, run: JobRun): Promise<void> {
-    const job = this.#store.transition(jobId, 'downloading', { progress: run.progress() })
+  /** Bytes the running and queued jobs still have to write: free space they will take. */
+  async #reservedBytes (): Promise<number> {
+    return (await this.#store.unfinished()).reduce((total, job) => total + Math.max(0, job.bytes_total - job.bytes_downloaded), 0)
+  }
+
+  /** The plan of a job this process did not queue (another replica did, or it is taken over): at its commit. */
+  async #planAgain (job: DownloadJob): Promise<DownloadPlan> {
+    const request = await this.#store.request(job.job_id)
+    if (request === undefined) throw new MdJobNotFoundError(job.job_id)
+    return this.plan({ ...request, revision: job.commit })
+  }
+
+  async #run (job: DownloadJob, own: OwnRun): Promise<void> {
+    const jobId = job.job_id
     try {
+      const plan = this.#plans.get(jobId) ?? await this.#planAgain(job)
+      this.#plans.delete(jobId)
+      own.stop.signal.throwIfAborted()
+      const run = new JobRun(this.#ctx, job, plan)
+      own.run = run
+      own.stop.signal.addEventListener('abort', () => run.controller.abort(own.stop.signal.reason), { once: true })
       // A queued job may have waited while the disk filled up.
       const free = (await diskSpace(this.#options.cacheDir)).free_bytes
       if (free < run.remainingBytes) throw insufficientStorage(job.model_id, run.remainingBytes, free)
       await run.run()
-      this.#finish(jobId, 'complete')
+      await this.#finish(jobId, 'complete')
     } catch (err) {
-      if (run.why === 'cancelled') this.#finish(jobId, 'cancelled')
-      else if (run.why === 'shutdown') this.#finish(jobId, 'cancelled', SHUTDOWN_DURING)
-      else this.#finish(jobId, 'error', jobError(err))
+      await this.#stopped(jobId, own, err).catch((failed: unknown) => {
+        this.#options.log.warn({ job_id: jobId, reason: (failed as Error).message }, 'the end of the job could not be recorded')
+      })
     }
   }
 
-  #finish (jobId: string, status: EndStatus, error?: JobError): void {
-    const request = this.#store.request(jobId)
+  /** What a run that did not complete ends as. */
+  async #stopped (jobId: string, own: OwnRun, err: unknown): Promise<void> {
+    if (own.why === 'lost' || err instanceof JobLeaseLostError) {
+      // Another replica runs it now: this one writes nothing more of it.
+      this.#options.log.warn({ job_id: jobId }, 'download taken over by another replica; this one stops')
+    } else if (own.why === 'cancelled') {
+      await this.#finish(jobId, 'cancelled')
+    } else if (own.why === 'shutdown' && this.#store.sharedQueue) {
+      // Back to the shared queue: another replica goes on from the partial files.
+      await this.#store.transition(jobId, 'queued')
+      this.#options.log.info({ job_id: jobId }, 'download given back to the queue by a shutdown')
+    } else if (own.why === 'shutdown') {
+      await this.#finish(jobId, 'cancelled', SHUTDOWN_DURING)
+    } else {
+      await this.#finish(jobId, 'error', jobError(err))
+    }
+  }
+
+  #command (command: RunCommand): void {
+    const own = this.#runs.get(command.jobId)
+    if (own === undefined) return
+    if (command.kind === 'cancel') {
+      void this.cancel(command.jobId, command.purge).catch((err: unknown) => {
+        this.#options.log.warn({ job_id: command.jobId, reason: (err as Error).message }, 'a cancel sent by another replica failed')
+      })
+      return
+    }
+    own.why = 'lost'
+    own.stop.abort(new JobLeaseLostError(command.jobId))
+  }
+
+  /** Removes the partials of a queued job that was cancelled with purge (none but an earlier attempt's). */
+  async #purgeQueued (job: DownloadJob, plan: DownloadPlan | undefined): Promise<void> {
+    if (plan === undefined) return
+    await new JobRun(this.#ctx, job, plan).purgePartials()
+  }
+
+  async #finish (jobId: string, status: EndStatus, error?: JobError): Promise<void> {
+    const request = await this.#store.request(jobId)
     // Stopped by a shutdown, the job stays unfinished in the journal: the next start resumes it,
     // and its callback fires when it really ends.
     const interrupted = error?.code === JOB_END_CODES.serverShutdown && this.#store.keepsInterrupted && request !== undefined
-    const job = this.#store.transition(jobId, status, { error, interrupted })
+    const job = await this.#store.transition(jobId, status, { error, interrupted })
     this.#ended(job, interrupted ? undefined : request)
   }
 
-  /** What follows the end of a job here: the log, the callers waiting, the listeners, the callback. */
+  /** What follows the end of a job here: the log, the callback. (Waiters and listeners hear it from the store.) */
   #ended (job: DownloadJob, request: DownloadRequest | undefined): void {
     this.#options.log.info({ job_id: job.job_id, model_id: job.model_id, status: job.status, bytes_transferred: job.bytes_transferred, error: job.error }, 'download ended')
-    this.#waiters.wake(job.job_id)
-    for (const listener of this.#endedListeners) listener(job)
     if (request?.callbackUrl !== undefined) this.#sendCallback(job, request.callbackUrl)
     // A server that restarted soon after a crash sweeps its leftovers once they are old enough.
     void this.#sweep.run()
@@ -300,6 +410,10 @@ export class DownloadManager {
     // The sender keeps its own copy of the delivery and tells the store after every attempt. The
     // body is the job as GET /api/downloads/{job_id} answers it, at the moment it ended.
     const delivery = { ...job.callback }
-    this.#options.callbacks.send(url, job.status, JSON.stringify(job), delivery, () => this.#store.recordCallback(job.job_id, delivery))
+    this.#options.callbacks.send(url, job.status, JSON.stringify(job), delivery, () => {
+      void this.#store.recordCallback(job.job_id, delivery).catch((err: unknown) => {
+        this.#options.log.warn({ job_id: job.job_id, reason: (err as Error).message }, 'the callback delivery could not be recorded on the job')
+      })
+    })
   }
 }

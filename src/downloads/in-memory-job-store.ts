@@ -6,8 +6,8 @@ import type { JobJournal, UnfinishedEntry } from './job-journal.js'
 import type { Logger } from './job-run.js'
 import { sameDownload } from './same-download.js'
 import {
-  RUNNING, snapshot, TRANSITIONS, JobTransitionError, JobUnknownError,
-  type InterruptedJob, type JobProgress, type JobState, type JobStore, type TransitionOptions
+  applyProgress, applyTransition, checkTransition, RUNNING, snapshot, JobTransitionError, JobUnknownError,
+  type InterruptedJob, type JobProgress, type JobState, type JobStore, type RunCommand, type TransitionOptions
 } from './job-store.js'
 
 export interface InMemoryJobStoreOptions {
@@ -26,8 +26,9 @@ interface JobRecord {
   request?: DownloadRequest | undefined
   /** Interrupted: the job as the next start takes it up, whatever `job` shows now. */
   resumeAs?: DownloadJob | undefined
-  /** Order in the queue while queued. */
+  /** Order in the queue while queued: its place when first queued, kept when it is given back. */
   queuedSeq?: number | undefined
+  order?: number | undefined
   snapshot?: DownloadJob | undefined
 }
 
@@ -56,76 +57,80 @@ export class InMemoryJobStore implements JobStore {
     for (const { job, request } of saved.unfinished) this.#insert({ job: structuredClone(job), request, resumeAs: job })
   }
 
+  readonly sharedQueue = false
+
   get keepsInterrupted (): boolean {
     return this.#journal !== undefined
   }
 
-  get (jobId: string): DownloadJob | undefined {
+  async get (jobId: string): Promise<DownloadJob | undefined> {
     const record = this.#records.get(jobId)
     return record === undefined ? undefined : this.#snapshot(record)
   }
 
-  all (): DownloadJob[] {
+  async all (): Promise<DownloadJob[]> {
     return [...this.#records.values()].reverse().map((record) => this.#snapshot(record))
   }
 
-  request (jobId: string): DownloadRequest | undefined {
+  async request (jobId: string): Promise<DownloadRequest | undefined> {
     return this.#records.get(jobId)?.request
   }
 
-  findUnfinished (request: DownloadRequest): DownloadJob | undefined {
-    const found = this.#unfinishedRecords().find((record) => record.request !== undefined && sameDownload(record.request, request))
-    return found === undefined ? undefined : this.#snapshot(found)
+  async findUnfinished (request: DownloadRequest): Promise<DownloadJob | undefined> {
+    return this.#findUnfinished(request)
   }
 
-  unfinished (): DownloadJob[] {
+  async unfinished (): Promise<DownloadJob[]> {
     return this.#unfinishedRecords().map((record) => this.#snapshot(record))
   }
 
-  interrupted (): InterruptedJob[] {
+  async interrupted (): Promise<InterruptedJob[]> {
     return [...this.#records.values()].filter((record) => record.resumeAs !== undefined && record.request !== undefined)
       .map((record) => ({ job: structuredClone(record.resumeAs!), request: record.request! }))
   }
 
-  nextQueued (eligible: (jobId: string) => boolean): DownloadJob | undefined {
-    let next: JobRecord | undefined
-    for (const record of this.#queuedRecords()) {
-      if (eligible(record.job.job_id) && (next === undefined || record.queuedSeq! < next.queuedSeq!)) next = record
-    }
-    return next === undefined ? undefined : this.#snapshot(next)
+  async counts (): Promise<{ running: number, queued: number }> {
+    const unfinished = this.#unfinishedRecords()
+    return { running: unfinished.filter((record) => RUNNING.has(record.job.status)).length, queued: this.#queuedRecords().length }
   }
 
-  queuedCount (): number {
-    return this.#queuedRecords().length
-  }
-
-  create (job: DownloadJob, request: DownloadRequest, to: 'queued' | 'complete' = 'queued'): DownloadJob {
+  async create (job: DownloadJob, request: DownloadRequest, to: 'queued' | 'complete' = 'queued'): Promise<{ job: DownloadJob, created: boolean }> {
     const existing = this.#records.get(job.job_id)
     this.#check(job.job_id, existing === undefined ? 'new' : this.#state(existing), to)
+    const same = to === 'queued' ? this.#findUnfinished(request) : undefined
+    if (same !== undefined) return { job: same, created: false }
     const record: JobRecord = { job: { ...structuredClone(job), status: 'queued' }, request: structuredClone(request) }
     // A job taken up again keeps its place in the list: the same job, not a new one.
     if (existing === undefined) this.#insert(record)
     else this.#records.set(job.job_id, record)
     if (to === 'complete') this.#end(record, 'complete', {})
-    else record.queuedSeq = ++this.#seq
-    return this.#changed(record, true)
+    else record.queuedSeq = record.order = ++this.#seq
+    return { job: this.#changed(record, true), created: true }
   }
 
-  transition (jobId: string, to: JobStatus, options: TransitionOptions = {}): DownloadJob {
+  async claim (maxRunning: number): Promise<DownloadJob | undefined> {
+    if ((await this.counts()).running >= maxRunning) return undefined
+    let next: JobRecord | undefined
+    for (const record of this.#queuedRecords()) {
+      if (next === undefined || record.queuedSeq! < next.queuedSeq!) next = record
+    }
+    return next === undefined ? undefined : this.#transition(next.job.job_id, 'downloading', {})
+  }
+
+  async transition (jobId: string, to: JobStatus, options: TransitionOptions = {}): Promise<DownloadJob> {
+    return this.#transition(jobId, to, options)
+  }
+
+  #transition (jobId: string, to: JobStatus, options: TransitionOptions): DownloadJob {
     const record = this.#record(jobId)
     this.#check(jobId, this.#state(record), to)
-    const job = record.job
-    const now = new Date(this.#now()).toISOString()
-    if (to === 'complete' || to === 'error' || to === 'cancelled') {
-      this.#end(record, to, options)
+    if (isFinal(to)) {
+      this.#end(record, to as 'complete' | 'error' | 'cancelled', options)
     } else {
       record.resumeAs = undefined
-      job.status = to
-      if (to === 'downloading') job.started_at = now
-      if (options.progress !== undefined) Object.assign(job, copyProgress(options.progress))
-      job.updated_at = now
+      record.job = applyTransition(record.job, to, options, new Date(this.#now()).toISOString())
     }
-    record.queuedSeq = to === 'queued' ? ++this.#seq : undefined
+    record.queuedSeq = to === 'queued' ? (record.order ??= ++this.#seq) : undefined
     return this.#changed(record, true)
   }
 
@@ -133,11 +138,22 @@ export class InMemoryJobStore implements JobStore {
     const record = this.#record(jobId)
     const state = this.#state(record)
     if (!RUNNING.has(state)) throw new JobTransitionError(jobId, state, 'progress')
-    Object.assign(record.job, copyProgress(progress), { updated_at: new Date(this.#now()).toISOString() })
+    record.job = applyProgress(record.job, progress, new Date(this.#now()).toISOString())
     return this.#changed(record, false)
   }
 
-  recordCallback (jobId: string, callback: CallbackState): void {
+  // One process runs every job here: nobody else can take one over, nor has to be asked to stop one.
+  async fence (jobId: string): Promise<void> {
+    this.#record(jobId)
+  }
+
+  async requestCancel (): Promise<void> {}
+
+  onCommand (_listener: (command: RunCommand) => void): void {}
+
+  async close (): Promise<void> {}
+
+  async recordCallback (jobId: string, callback: CallbackState): Promise<void> {
     // Let go by the history bound while its callback was being delivered: nothing left to show it on.
     const record = this.#records.get(jobId)
     if (record === undefined) return
@@ -166,7 +182,12 @@ export class InMemoryJobStore implements JobStore {
   }
 
   #check (jobId: string, from: JobState, to: JobStatus): void {
-    if (!TRANSITIONS[from].includes(to)) throw new JobTransitionError(jobId, from, to)
+    checkTransition(jobId, from, to)
+  }
+
+  #findUnfinished (request: DownloadRequest): DownloadJob | undefined {
+    const found = this.#unfinishedRecords().find((record) => record.request !== undefined && sameDownload(record.request, request))
+    return found === undefined ? undefined : this.#snapshot(found)
   }
 
   #record (jobId: string): JobRecord {
@@ -183,26 +204,14 @@ export class InMemoryJobStore implements JobStore {
     return [...this.#records.values()].filter((record) => record.resumeAs === undefined && record.job.status === 'queued')
   }
 
-  #end (record: JobRecord, status: 'complete' | 'error' | 'cancelled', { error, interrupted }: TransitionOptions): void {
+  #end (record: JobRecord, status: 'complete' | 'error' | 'cancelled', options: TransitionOptions): void {
     const job = record.job
-    const now = new Date(this.#now()).toISOString()
     // Stopped by a shutdown, the job stays unfinished in the journal: the next start takes it up,
     // and its callback fires when it really ends.
-    const keep = interrupted === true && this.keepsInterrupted && record.request !== undefined
+    const keep = options.interrupted === true && this.keepsInterrupted && record.request !== undefined
     record.resumeAs = keep ? { ...job, status: 'queued', current_files: [], speed_bps: 0, eta_seconds: null } : undefined
     if (!keep) record.request = undefined
-    job.status = status
-    job.current_files = []
-    job.speed_bps = 0
-    job.eta_seconds = status === 'complete' ? 0 : null
-    if (status === 'complete') {
-      job.progress = 100
-      job.bytes_downloaded = job.bytes_total
-      job.files_done = job.files_total
-    }
-    job.error = error ?? null
-    job.updated_at = now
-    job.completed_at = now
+    record.job = applyTransition(job, status, { error: options.error }, new Date(this.#now()).toISOString())
   }
 
   #insert (record: JobRecord): void {
@@ -247,8 +256,4 @@ export class InMemoryJobStore implements JobStore {
       this.#log?.warn({ file: journal.file, reason: (err as Error).message }, 'the job journal could not be written; unfinished jobs may not resume after a restart')
     })
   }
-}
-
-function copyProgress (progress: JobProgress): JobProgress {
-  return { ...progress, current_files: [...progress.current_files] }
 }

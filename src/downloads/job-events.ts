@@ -4,8 +4,8 @@ import { isFinal, type DownloadJob } from './download-job.js'
 export interface JobEvent { event: string, data: DownloadJob }
 
 export interface JobFeed {
-  get: (jobId: string) => DownloadJob
-  list: () => DownloadJob[]
+  get: (jobId: string) => Promise<DownloadJob>
+  list: () => Promise<DownloadJob[]>
   /** Calls the listener on every change of any job; answers the function that stops it. */
   onChange: (listener: (job: DownloadJob) => void) => () => void
 }
@@ -25,7 +25,6 @@ export interface JobEventOptions {
  * Everything it holds is let go when the stream ends or `signal` aborts.
  */
 export async function * jobEvents (feed: JobFeed, { jobId, minIntervalMs, signal }: JobEventOptions): AsyncGenerator<JobEvent> {
-  const initial = jobId === undefined ? feed.list().filter((job) => !isFinal(job.status)) : [feed.get(jobId)]
   const pending = new Map<string, DownloadJob>()
   const lastSent = new Map<string, number>()
   const finals: DownloadJob[] = []
@@ -47,6 +46,8 @@ export async function * jobEvents (feed: JobFeed, { jobId, minIntervalMs, signal
   })
   signal.addEventListener('abort', notify, { once: true })
   try {
+    // Read once the listener is there: a change made meanwhile comes after this state, not lost.
+    const initial = jobId === undefined ? (await feed.list()).filter((job) => !isFinal(job.status)) : [await feed.get(jobId)]
     for (const job of initial) {
       if (isFinal(job.status)) {
         yield { event: job.status, data: job }

@@ -115,22 +115,25 @@ export class JobRun {
     if (signal.aborted) throw signal.reason
     const failed = settled.find((result) => result.status === 'rejected')
     if (failed !== undefined) throw failed.reason
-    this.#ctx.store.transition(this.#job.job_id, 'verifying', { progress: this.progress() })
-    await this.#publish()
+    await this.#ctx.store.transition(this.#job.job_id, 'verifying', { progress: this.progress() })
+    await this.#publish(true)
   }
 
   /** Links every planned file, then writes the ref: the revision appears only once all of it is there. */
   async publishCached (): Promise<void> {
-    await this.#publish()
+    await this.#publish(false)
   }
 
-  async #publish (): Promise<void> {
+  /** `fenced`: the job is in the store, and only the process that holds it may publish it. */
+  async #publish (fenced: boolean): Promise<void> {
     const { cacheDir } = this.#ctx
     for (const file of this.#plan.files) {
       this.controller.signal.throwIfAborted()
       await createSnapshotLink(cacheDir, this.#job.model_id, this.#plan.commit, file.path, file.etag)
     }
     this.controller.signal.throwIfAborted()
+    // A process that was paused and lost the job to another replica must not publish over its work.
+    if (fenced) await this.#ctx.store.fence(this.#job.job_id)
     await writeRef(cacheDir, this.#job.model_id, this.#job.revision, this.#plan.commit)
     if (this.#job.set_default) await this.#ctx.defaultModel.set(this.#job.model_id)
     // Tidying up: the snapshot is complete whether or not it succeeds.

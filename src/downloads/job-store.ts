@@ -1,11 +1,11 @@
 import type { CallbackState } from '../callbacks/callback-sender.js'
-import type { DownloadJob, JobError, JobStatus } from './download-job.js'
+import { isFinal, type DownloadJob, type JobError, type JobStatus } from './download-job.js'
 import type { DownloadRequest } from './download-plan.js'
 import type { UnfinishedEntry } from './job-journal.js'
 
-// The one owner of job state, as an interface: the in-memory store (with the journal) implements it
-// today, a shared store can later. Nobody else changes a job: they send one of these operations and
-// read frozen snapshots back.
+// The one owner of job state, as an interface: the in-memory store (with the journal) implements it,
+// and the Redis store that replicas share. Nobody else changes a job: they send one of these
+// operations and read frozen snapshots back.
 
 /**
  * Where a job is, for the table below: a status the API shows, or one of two states a job is in
@@ -23,8 +23,9 @@ export const TRANSITIONS: Readonly<Record<JobState, readonly JobStatus[]>> = {
   // Taken up again at a start: queued (or complete from the cache), or in error when it cannot be planned.
   interrupted: ['queued', 'complete', 'error'],
   queued: ['downloading', 'cancelled'],
-  downloading: ['verifying', 'error', 'cancelled'],
-  verifying: ['complete', 'error', 'cancelled'],
+  // Back to queued: the process that ran it stopped (a shared store) or died, and another takes it over.
+  downloading: ['verifying', 'error', 'cancelled', 'queued'],
+  verifying: ['complete', 'error', 'cancelled', 'queued'],
   complete: [],
   error: [],
   cancelled: []
@@ -85,39 +86,122 @@ export class JobUnknownError extends Error {
   }
 }
 
+export class JobLeaseLostError extends Error {
+  readonly code = 'JOB_LEASE_LOST'
+  readonly jobId: string
+
+  constructor (jobId: string) {
+    super(`job ${jobId}: this process no longer holds its lease; another replica has taken it over`)
+    this.name = 'JobLeaseLostError'
+    this.jobId = jobId
+  }
+}
+
+/** What the store asks of the process that runs a job: stop it (a cancel sent to another replica, a lease lost). */
+export interface RunCommand {
+  jobId: string
+  /** `cancel`: end it as cancelled (and remove its partials when `purge`); `lost`: stop writing, another replica owns it now. */
+  kind: 'cancel' | 'lost'
+  purge: boolean
+}
+
+/**
+ * Reads answer promises: a shared store asks Redis. The operations of the process that runs a job
+ * (progress, the steps of its run) are checked against the job's lease in a shared store, so a
+ * process that lost a job can no longer change it.
+ */
 export interface JobStore {
   /** A frozen snapshot, or undefined for a job the store does not know (or has let go). */
-  get: (jobId: string) => DownloadJob | undefined
+  get: (jobId: string) => Promise<DownloadJob | undefined>
   /** Newest first. */
-  all: () => DownloadJob[]
+  all: () => Promise<DownloadJob[]>
   /** The request of a job that has not ended (its callback URL in full: the job shows it masked). */
-  request: (jobId: string) => DownloadRequest | undefined
+  request: (jobId: string) => Promise<DownloadRequest | undefined>
   /** The job not yet ended (and not interrupted) doing this same download, if any. */
-  findUnfinished: (request: DownloadRequest) => DownloadJob | undefined
+  findUnfinished: (request: DownloadRequest) => Promise<DownloadJob | undefined>
   /** The jobs that have not ended, interrupted ones left out. */
-  unfinished: () => DownloadJob[]
-  /** Jobs journaled unfinished, to take up at a start, oldest first. */
-  interrupted: () => InterruptedJob[]
-  /** The queued job that has waited longest among those `eligible` accepts. */
-  nextQueued: (eligible: (jobId: string) => boolean) => DownloadJob | undefined
-  queuedCount: () => number
+  unfinished: () => Promise<DownloadJob[]>
+  /** Jobs journaled unfinished, to take up at a start, oldest first (a shared store keeps them queued instead). */
+  interrupted: () => Promise<InterruptedJob[]>
+  /** Jobs running (downloading or verifying) and queued, across every process that shares the store. */
+  counts: () => Promise<{ running: number, queued: number }>
   /** Whether an interrupted job survives this process (a journal); without one it is simply over. */
   readonly keepsInterrupted: boolean
+  /** Whether queued jobs outlive this process in the store (shared): a shutdown leaves them for another replica. */
+  readonly sharedQueue: boolean
 
-  /** `new` or `interrupted` → queued (or complete from the cache): the job as first shown. */
-  create: (job: DownloadJob, request: DownloadRequest, to?: 'queued' | 'complete') => DownloadJob
+  /**
+   * `new` or `interrupted` → queued (or complete from the cache): the job as first shown. A queued job
+   * whose download is already unfinished in the store (the same request, sent to two replicas at
+   * once) is not created: the one there is answered, with `created: false`.
+   */
+  create: (job: DownloadJob, request: DownloadRequest, to?: 'queued' | 'complete') => Promise<{ job: DownloadJob, created: boolean }>
+  /**
+   * Takes the queued job that has waited longest → downloading, for this process to run, if fewer
+   * than `maxRunning` jobs run (in every process that shares the store); undefined otherwise.
+   */
+  claim: (maxRunning: number) => Promise<DownloadJob | undefined>
   /** One step of the table above; throws JobTransitionError when it is not allowed. */
-  transition: (jobId: string, to: JobStatus, options?: TransitionOptions) => DownloadJob
-  /** Progress of a running job; throws JobTransitionError when the job does not run. */
+  transition: (jobId: string, to: JobStatus, options?: TransitionOptions) => Promise<DownloadJob>
+  /**
+   * Progress of a job this process runs, told at once to this process's listeners (a shared store
+   * passes it on to the others within a moment); throws JobTransitionError when the job does not run.
+   */
   progress: (jobId: string, progress: JobProgress) => DownloadJob
+  /** Resolves while this process still holds the job; throws JobLeaseLostError once another has taken it over. */
+  fence: (jobId: string) => Promise<void>
+  /** Asks the process that runs a job to cancel it (a shared store: another replica). */
+  requestCancel: (jobId: string, purge: boolean) => Promise<void>
   /** The delivery of an ended job's callback; no change event (streams have had its final one). */
-  recordCallback: (jobId: string, callback: CallbackState) => void
+  recordCallback: (jobId: string, callback: CallbackState) => Promise<void>
 
   /** Called with a snapshot on every change of any job, progress included; answers the function that stops it. */
   onChange: (listener: (job: DownloadJob) => void) => () => void
   readonly changeListeners: number
+  /** Called when a job this process runs must stop: cancelled from elsewhere, or taken over. */
+  onCommand: (listener: (command: RunCommand) => void) => void
   /** Resolves once what the store has written so far is durable. */
   flush: () => Promise<void>
+  /** Stops the store's timers and subscriptions; the jobs stay where they are kept. */
+  close: () => Promise<void>
+}
+
+/** The job after a change of status: what every store writes, computed in one place. */
+export function applyTransition (current: DownloadJob, to: JobStatus, options: TransitionOptions, now: string): DownloadJob {
+  const job: DownloadJob = structuredClone(current)
+  if (options.progress !== undefined) Object.assign(job, copyProgress(options.progress))
+  job.status = to
+  job.updated_at = now
+  if (to === 'downloading') job.started_at = now
+  if (to === 'queued' || isFinal(to)) {
+    job.current_files = []
+    job.speed_bps = 0
+    job.eta_seconds = null
+  }
+  if (isFinal(to)) {
+    if (to === 'complete') {
+      job.progress = 100
+      job.bytes_downloaded = job.bytes_total
+      job.files_done = job.files_total
+      job.eta_seconds = 0
+    }
+    job.error = options.error ?? null
+    job.completed_at = now
+  }
+  return job
+}
+
+/** The job with a running job's progress, stamped. */
+export function applyProgress (current: DownloadJob, progress: JobProgress, now: string): DownloadJob {
+  return { ...current, ...copyProgress(progress), updated_at: now }
+}
+
+export function checkTransition (jobId: string, from: JobState, to: JobStatus): void {
+  if (!TRANSITIONS[from].includes(to)) throw new JobTransitionError(jobId, from, to)
+}
+
+export function copyProgress (progress: JobProgress): JobProgress {
+  return { ...progress, current_files: [...progress.current_files] }
 }
 
 const frozenCopy = <T>(items: T[] | null): T[] | null => items === null ? null : Object.freeze([...items]) as T[]

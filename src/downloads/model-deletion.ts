@@ -21,7 +21,7 @@ export async function deleteModel (
   const { modelId, revision, force } = request
   const model = await scanCachedModel(cacheDir, modelId)
   const commit = revision === undefined ? undefined : await resolveCachedCommit(cacheDir, modelId, revision)
-  const running = downloads.unfinishedJobsOf(modelId)
+  const running = await downloads.unfinishedJobsOf(modelId)
   // A model whose download has put nothing on disk yet is there all the same: protected, or with
   // force its download stopped, rather than a 404 that lets the download carry on.
   const present = revision === undefined ? model !== undefined || running.length > 0 : commit !== undefined

@@ -95,7 +95,7 @@ export async function systemStatus (sources: StatusSources): Promise<SystemStatu
     sources.defaultModel.get()
   ])
   const usedPercent = disk.total_bytes === 0 ? 0 : Math.round(((disk.total_bytes - disk.free_bytes) / disk.total_bytes) * 1000) / 10
-  const counts = sources.downloads.counts()
+  const counts = await sources.downloads.counts()
   const errors = providers.flatMap((summary) => sources.providers.get(summary.name).provider.health.recentErrors())
     .sort((a, b) => b.at.localeCompare(a.at))
   const eventLoopP99 = Math.round(sources.eventLoopDelay.percentile(99) / 1e4) / 100

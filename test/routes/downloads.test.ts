@@ -171,7 +171,7 @@ t.test('a shutdown ends running jobs as cancelled with MD_SERVER_SHUTDOWN', asyn
   const { job } = await startDownload(app, { model_id: 'org/tiny' })
   await waitForBytes(app, job.job_id as string, 100_000)
   await app.close()
-  t.match(app.jobStore.get(job.job_id as string), { status: 'cancelled', error: { code: 'MD_SERVER_SHUTDOWN', message: /resumes where it stopped when the server starts again/ } })
+  t.match(await app.jobStore.get(job.job_id as string), { status: 'cancelled', error: { code: 'MD_SERVER_SHUTDOWN', message: /resumes where it stopped when the server starts again/ } })
 })
 
 t.test('a long poll answered during a shutdown closes its kept-alive connection, so the shutdown does not wait for it', async (t) => {
