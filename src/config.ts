@@ -68,7 +68,8 @@ export const EnvSchema = Type.Object({
   PROVIDER_FAILURES_TO_DOWN: Type.Integer({ minimum: 1, default: 3, description: 'a number of consecutive failures, at least 1' }),
   PROVIDER_DOWN_COOLDOWN_MS: Type.Integer({ minimum: 0, default: 60000, description: 'milliseconds, 0 or more' }),
   REDIS_URL: Type.Optional(Type.String({ description: 'a redis://[user:password@]host:port[/db] or rediss:// URL' })),
-  REDIS_KEY_PREFIX: Type.String({ minLength: 1, pattern: '^[\\x21-\\x7e]+$', default: 'modeldepot:', description: 'a key prefix of printable characters without spaces, e.g. modeldepot:' })
+  REDIS_KEY_PREFIX: Type.String({ minLength: 1, pattern: '^[\\x21-\\x7e]+$', default: 'modeldepot:', description: 'a key prefix of printable characters without spaces, e.g. modeldepot:' }),
+  JOB_LEASE_MS: Type.Integer({ minimum: 1000, maximum: 600000, default: 15000, description: 'milliseconds, 1000-600000' })
 })
 type Env = Static<typeof EnvSchema>
 
@@ -92,6 +93,8 @@ export interface ProviderSettings {
 export interface RedisSettings {
   url: string | undefined
   keyPrefix: string
+  /** With Redis: how long a job stays a replica's without its heartbeat, before another takes it over. */
+  jobLeaseMs: number
 }
 
 export interface Config {
@@ -188,7 +191,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
         downCooldownMs: parsed.PROVIDER_DOWN_COOLDOWN_MS
       }
     },
-    redis: { url: redisUrl, keyPrefix: parsed.REDIS_KEY_PREFIX },
+    redis: { url: redisUrl, keyPrefix: parsed.REDIS_KEY_PREFIX, jobLeaseMs: parsed.JOB_LEASE_MS },
     secrets: [...collectSecrets(env, apiKeys), ...redisSecrets(redisUrl)]
   }
 }

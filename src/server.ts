@@ -16,8 +16,16 @@ try {
   process.exit(1)
 }
 
-// Deadlines for slow and idle clients, so none can hold a connection (see server-timeouts.ts).
-const app = await buildApp(config, { server: serverTimeoutOptions(config.serverTimeouts) })
+// Deadlines for slow and idle clients, so none can hold a connection (see server-timeouts.ts). A
+// setting the other replicas do not share (REDIS_URL) is found as the app is built.
+let app
+try {
+  app = await buildApp(config, { server: serverTimeoutOptions(config.serverTimeouts) })
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err
+  process.stderr.write(`modeldepot: ${err.message}\n`)
+  process.exit(1)
+}
 
 // On SIGTERM/SIGINT: stop accepting, let in-flight requests finish, exit; give up after the bound.
 // app.close() runs every onClose hook: that is where the download engine pauses its jobs.

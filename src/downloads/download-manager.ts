@@ -96,6 +96,7 @@ export class DownloadManager {
       for (const listener of this.#endedListeners) listener(job)
     })
     this.#store.onCommand((command) => this.#command(command))
+    this.#store.onQueueChanged(() => { void this.pump() })
   }
 
   /**

@@ -151,6 +151,9 @@ export class InMemoryJobStore implements JobStore {
 
   onCommand (_listener: (command: RunCommand) => void): void {}
 
+  // The manager of this process queues every job here, and takes them as it goes.
+  onQueueChanged (_listener: () => void): void {}
+
   async close (): Promise<void> {}
 
   async recordCallback (jobId: string, callback: CallbackState): Promise<void> {

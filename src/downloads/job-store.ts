@@ -160,6 +160,8 @@ export interface JobStore {
   readonly changeListeners: number
   /** Called when a job this process runs must stop: cancelled from elsewhere, or taken over. */
   onCommand: (listener: (command: RunCommand) => void) => void
+  /** Called when a queued job may be there to take that this process did not queue (a shared store). */
+  onQueueChanged: (listener: () => void) => void
   /** Resolves once what the store has written so far is durable. */
   flush: () => Promise<void>
   /** Stops the store's timers and subscriptions; the jobs stay where they are kept. */

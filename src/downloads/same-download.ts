@@ -6,11 +6,11 @@ import type { DownloadRequest } from './download-plan.js'
  * the blobs both want are still fetched once.
  */
 export function sameDownload (a: DownloadRequest, b: DownloadRequest): boolean {
-  return a.modelId === b.modelId && a.revision === b.revision && a.callbackUrl === b.callbackUrl &&
-    samePatterns(a.allowPatterns, b.allowPatterns) && samePatterns(a.ignorePatterns, b.ignorePatterns)
+  return sameDownloadKey(a) === sameDownloadKey(b)
 }
 
-function samePatterns (a: string[] | undefined, b: string[] | undefined): boolean {
-  const key = (patterns: string[] | undefined): string => JSON.stringify(patterns === undefined ? null : [...new Set(patterns)].sort())
-  return key(a) === key(b)
+/** What makes two requests the same download, as one string (a shared store keys the unfinished job by it). */
+export function sameDownloadKey (request: DownloadRequest): string {
+  const patterns = (list: string[] | undefined): string[] | null => list === undefined ? null : [...new Set(list)].sort()
+  return JSON.stringify([request.modelId, request.revision, request.callbackUrl ?? null, patterns(request.allowPatterns), patterns(request.ignorePatterns)])
 }
