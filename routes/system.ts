@@ -22,7 +22,8 @@ const systemRoutes: FastifyPluginAsyncTypebox = async (app) => {
     defaultModel: app.defaultModel,
     cachedScan: app.cachedScan,
     requests: app.requestStats,
-    eventLoopDelay: app.eventLoopDelay
+    eventLoopDelay: app.eventLoopDelay,
+    stateStore: { connection: app.redis?.status }
   }))
 }
 

@@ -68,3 +68,28 @@ t.test('compose runs modeldepot on a volume, and n8n under a profile on the same
   t.equal(resumeHost, 'n8n:5678', 'resume URLs name the n8n service')
   t.ok(api?.environment?.CALLBACK_ALLOWED_HOSTS?.split(',').map((host) => host.trim()).includes(resumeHost), 'and callbacks to it are allowed')
 })
+
+t.test('compose has a replicas profile: Redis 7 with appendonly, and two replicas on one cache volume', async (t) => {
+  const compose = parse(read('docker-compose.yml')) as {
+    services: Record<string, {
+      image?: string
+      command?: string[]
+      volumes?: string[]
+      profiles?: string[]
+      environment?: Record<string, string>
+      depends_on?: Record<string, unknown>
+    }>
+  }
+  const redis = compose.services.redis
+  t.match(redis?.image, /^redis:7/, 'Redis 7')
+  t.same(redis?.profiles, ['replicas'])
+  t.match(redis?.command?.join(' '), /--appendonly yes/, 'with persistence: queued jobs survive a Redis restart')
+  const replicas = Object.entries(compose.services).filter(([name]) => name.startsWith('replica-'))
+  t.equal(replicas.length, 2, 'two replicas')
+  for (const [name, replica] of replicas) {
+    t.same(replica.profiles, ['replicas'], `${name} is in the profile`)
+    t.ok(replica.volumes?.includes('models:/data/huggingface'), `${name} mounts the one cache volume`)
+    t.equal(replica.environment?.REDIS_URL, 'redis://redis:6379', `${name} shares the Redis`)
+    t.match(replica.depends_on, { redis: { condition: 'service_healthy' } })
+  }
+})

@@ -1,4 +1,3 @@
-import { once } from 'node:events'
 import type { Redis } from 'ioredis'
 import { ConfigError, type RedisSettings } from '../config.js'
 import type { Logger } from './job-run.js'
@@ -24,7 +23,7 @@ export async function agreeOnClusterSetting (redis: Redis, settings: RedisSettin
       throw new ConfigError(`${name} is ${mine} here but ${other} on the replicas already running with this Redis and REDIS_KEY_PREFIX; set the same ${name} on every replica`)
     }
   }
-  if (redis.status !== 'ready') await Promise.race([once(redis, 'ready'), new Promise((resolve) => setTimeout(resolve, CONNECT_WAIT_MS).unref())])
+  if (redis.status !== 'ready') await readyWithin(redis, CONNECT_WAIT_MS)
   if (redis.status === 'ready') {
     await check()
   } else {
@@ -40,4 +39,17 @@ export async function agreeOnClusterSetting (redis: Redis, settings: RedisSettin
   }, Math.floor(ttlMs / 3))
   renew.unref()
   return () => clearInterval(renew)
+}
+
+/** Resolves once the client is ready or `ms` have passed, whichever is first; a failed attempt (an 'error') is no reason to stop waiting. */
+async function readyWithin (redis: Redis, ms: number): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer)
+      redis.off('ready', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    redis.on('ready', done)
+  })
 }

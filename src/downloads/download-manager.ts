@@ -1,7 +1,7 @@
 import type { CallbackSender } from '../callbacks/callback-sender.js'
 import type { DefaultModelStore } from '../cache/default-model-store.js'
 import { diskSpace } from '../cache/disk-space.js'
-import { JOB_END_CODES, MdJobNotFoundError, MdShuttingDownError } from '../errors.js'
+import { JOB_END_CODES, MdJobNotFoundError, MdShuttingDownError, MdStateStoreUnavailableError } from '../errors.js'
 import type { HubClient } from '../hub/hub-client.js'
 import { isFinal, type DownloadJob, type JobError } from './download-job.js'
 import { insufficientStorage, jobError, SHUTDOWN_BEFORE_START, SHUTDOWN_DURING } from './job-errors.js'
@@ -222,8 +222,14 @@ export class DownloadManager {
 
   /** Jobs running and queued (across the cluster, with a shared store). */
   async counts (): Promise<{ active: number, queued: number }> {
-    const counts = await this.#store.counts()
-    return { active: counts.running, queued: counts.queued }
+    try {
+      const counts = await this.#store.counts()
+      return { active: counts.running, queued: counts.queued }
+    } catch (err) {
+      // A shared store out of reach: what this replica knows, its own transfers.
+      if (!(err instanceof MdStateStoreUnavailableError)) throw err
+      return { active: this.#runs.size, queued: 0 }
+    }
   }
 
   /** Jobs of a model that have not ended: they keep it from being deleted. */
@@ -288,6 +294,8 @@ export class DownloadManager {
       own.stop.abort()
       await own.done
     }))
+    // A job given back to a shared queue has not ended: who waits for it here is answered now.
+    this.#waiters.wakeAll()
   }
 
   /** Waits for journal writes (and a sweep) under way, so a closed server leaves its journal complete. */
@@ -342,6 +350,8 @@ export class DownloadManager {
       // A queued job may have waited while the disk filled up.
       const free = (await diskSpace(this.#options.cacheDir)).free_bytes
       if (free < run.remainingBytes) throw insufficientStorage(job.model_id, run.remainingBytes, free)
+      // Which replica runs which job, for whoever reads the logs of several.
+      this.#options.log.info({ job_id: jobId, model_id: job.model_id, bytes_remaining: run.remainingBytes }, 'download running here')
       await run.run()
       await this.#finish(jobId, 'complete')
     } catch (err) {

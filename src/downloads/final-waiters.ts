@@ -17,6 +17,11 @@ export class FinalWaiters {
     })
   }
 
+  /** Every caller, whatever job: the server is going away, they are answered the job as it is. */
+  wakeAll (): void {
+    for (const jobId of [...this.#waiters.keys()]) this.wake(jobId)
+  }
+
   wake (jobId: string): void {
     for (const done of this.#waiters.get(jobId) ?? []) done()
     this.#waiters.delete(jobId)

@@ -327,7 +327,9 @@ export class RedisJobStore implements JobStore {
   /** Writes the replica's own job as it is now, under its lease; a lost lease stops the run. */
   async #save (own: OwnJob, allowed: string): Promise<void> {
     const [outcome] = await this.#write(own.job.job_id, allowed, own.token, own.job, true)
-    if (outcome === 'lost' || outcome === 'unknown') this.#lost(own)
+    if (outcome === 'lost') this.#lost(own)
+    // Redis restarted without its data: the heartbeat writes the job back whole.
+    if (outcome === 'unknown') own.unsaved = true
   }
 
   #lost (own: OwnJob): void {
@@ -436,11 +438,13 @@ export class RedisJobStore implements JobStore {
     const pipeline = this.#redis.pipeline()
     for (const id of ids) pipeline.hmget(this.#keys.job(id), 'job', 'status')
     const replies = await this.#ask(async () => pipeline.exec())
+    // A pipeline sent to a Redis that is away answers each command with its error, not a rejection.
+    const failed = replies?.find(([err]) => err !== null)
+    if (replies === null || failed !== undefined) throw new MdStateStoreUnavailableError(failed?.[0]?.message ?? 'the pipeline was not run')
     return ids.map((id, i) => {
       const own = this.#own.get(id)
       if (own !== undefined) return own.job
-      const [err, fields] = replies?.[i] ?? [null, null]
-      const [text, status] = (err === null ? fields : [null, null]) as [string | null, string | null]
+      const [text, status] = replies[i]![1] as [string | null, string | null]
       if (text === null || status === null) return undefined
       return snapshot({ ...JSON.parse(text) as DownloadJob, status: status as JobStatus })
     })

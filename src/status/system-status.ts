@@ -61,7 +61,12 @@ export const SystemStatusSchema = Type.Object({
     cpu: Type.Object({ cores: Type.Integer(), load_avg: Type.Array(Type.Number()) }, { additionalProperties: false }),
     event_loop_delay_p99_ms: Type.Number(),
     node_version: Type.String(),
-    pid: Type.Integer()
+    pid: Type.Integer(),
+    state_store: Type.Object({
+      kind: Type.Union([Type.Literal('memory'), Type.Literal('redis')], { description: 'redis with REDIS_URL: the state replicas share' }),
+      available: Type.Boolean(),
+      error: Nullable(Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: false }), 'Why it is not available')
+    }, { additionalProperties: false, description: 'Where jobs and shared state are kept' })
   }, { additionalProperties: false }),
   errors: ErrorWindow,
   performance: Performance
@@ -77,6 +82,8 @@ export interface StatusSources {
   cachedScan: CachedScan
   requests: RequestStats
   eventLoopDelay: IntervalHistogram
+  /** Where the jobs are kept; `connection` is the Redis client's status (`ready` when it answers), without Redis undefined. */
+  stateStore: { connection: string | undefined }
   now?: () => number
 }
 
@@ -100,8 +107,14 @@ export async function systemStatus (sources: StatusSources): Promise<SystemStatu
     .sort((a, b) => b.at.localeCompare(a.at))
   const eventLoopP99 = Math.round(sources.eventLoopDelay.percentile(99) / 1e4) / 100
 
+  const stateStore = stateStoreOf(sources.stateStore.connection)
+  const verdict = overallHealth(providers, writable, usedPercent)
+  if (stateStore.error !== null) {
+    verdict.reasons.unshift(`${stateStore.error.code}: ${stateStore.error.message}`)
+    if (verdict.overall_health === 'healthy') verdict.overall_health = 'degraded'
+  }
   return {
-    ...overallHealth(providers, writable, usedPercent),
+    ...verdict,
     version: VERSION,
     uptime_s: uptimeSeconds(sources.startedAt, now),
     timestamp: new Date(now).toISOString(),
@@ -120,7 +133,8 @@ export async function systemStatus (sources: StatusSources): Promise<SystemStatu
       cpu: { cores: cpus().length, load_avg: loadavg().map((load) => Math.round(load * 100) / 100) },
       event_loop_delay_p99_ms: eventLoopP99,
       node_version: process.version,
-      pid: process.pid
+      pid: process.pid,
+      state_store: stateStore
     },
     errors: errorWindow(errors),
     performance: performance(sources, providers)
@@ -128,6 +142,20 @@ export async function systemStatus (sources: StatusSources): Promise<SystemStatu
 }
 
 type HealthVerdict = Pick<SystemStatus, 'overall_health' | 'reasons'>
+
+// Degraded, not unhealthy: the replica still runs its own transfers, and answers for them.
+function stateStoreOf (connection: string | undefined): SystemStatus['infrastructure']['state_store'] {
+  if (connection === undefined) return { kind: 'memory', available: true, error: null }
+  if (connection === 'ready') return { kind: 'redis', available: true, error: null }
+  return {
+    kind: 'redis',
+    available: false,
+    error: {
+      code: 'MD_STATE_STORE_UNAVAILABLE',
+      message: `Redis (REDIS_URL) is not connected (${connection}): new downloads, cancels and settings changes answer 503 until it is; running transfers go on`
+    }
+  }
+}
 
 function overallHealth (providers: ProviderSummary[], writable: { ok: boolean, reason?: string }, usedPercent: number): HealthVerdict {
   const unhealthy: string[] = []

@@ -18,7 +18,7 @@ t.test('defaults are what .env.example says', async (t) => {
   t.equal(config.defaultModel, undefined)
   t.equal(config.hfToken, undefined)
   t.same(config.serverTimeouts, { requestMs: 30000, headersMs: 10000, keepAliveMs: 72000, connectionMs: 120000 })
-  t.same(config.redis, { url: undefined, keyPrefix: 'modeldepot:' }, 'no Redis: everything in memory')
+  t.same(config.redis, { url: undefined, keyPrefix: 'modeldepot:', jobLeaseMs: 15000 }, 'no Redis: everything in memory')
 })
 
 t.test('API_KEY takes several comma-separated keys', async (t) => {
@@ -105,6 +105,8 @@ t.test('REDIS_URL: redis:// or rediss://, with a database number at most; the pa
     t.notMatch(err.message, /hunter2/, 'the value is not echoed')
   }
   t.throws(() => loadConfig({ ...base, REDIS_KEY_PREFIX: 'has space' }), { message: /^REDIS_KEY_PREFIX is invalid/ })
+  t.equal(loadConfig({ ...base, JOB_LEASE_MS: '4000' }).redis.jobLeaseMs, 4000)
+  t.throws(() => loadConfig({ ...base, JOB_LEASE_MS: '500' }), { message: /^JOB_LEASE_MS is invalid: expected milliseconds, 1000-600000/ })
   const config = loadConfig({ ...base, REDIS_URL: 'rediss://user:p%40ss-word@redis.example:6380/2' })
   t.ok(config.secrets.includes('p@ss-word') && config.secrets.includes('p%40ss-word'), 'the password, as written and decoded')
   t.equal(maskedRedisUrl('rediss://user:p%40ss-word@redis.example:6380/2'), 'rediss://user:****@redis.example:6380/2')

@@ -1,0 +1,30 @@
+import t from 'tap'
+import type { Replica } from '../helpers/replicas.js'
+import { WEIGHTS, sleep, model, cluster, post, runnerOf } from './download-cluster.js'
+
+// Three server processes, one Redis, one cache (download-cluster.ts).
+
+t.test('MAX_CONCURRENT_DOWNLOADS holds for the cluster; a queued job starts on whichever replica has room', { timeout: 120_000 }, async (t) => {
+  const { hub, replicas } = await cluster(t)
+  const [a, b, c] = replicas as [Replica, Replica, Replica]
+  for (const name of ['org/one', 'org/two', 'org/three']) {
+    hub.addRepo({ id: name, revisions: { main: { commit: '2'.repeat(40), files: model(512 * 1024).files } } })
+  }
+  hub.injectFault({ kind: 'slow', path: WEIGHTS, bytesPerSecond: 512 * 1024, times: 1000 })
+  const jobs = await Promise.all([post(a, { model_id: 'org/one' }), post(b, { model_id: 'org/two' }), post(c, { model_id: 'org/three' })])
+  const ids = jobs.map((job) => job.body.job_id as string)
+  let mostAtOnce = 0
+  for (;;) {
+    const { body } = await c.call('/api/downloads')
+    const ours = (body.jobs as Array<{ job_id: string, status: string }>).filter((job) => ids.includes(job.job_id))
+    const running = ours.filter((job) => job.status === 'downloading' || job.status === 'verifying').length
+    mostAtOnce = Math.max(mostAtOnce, running)
+    t.equal(body.active_downloads, running, 'the counts are the cluster\'s')
+    if (ours.every((job) => job.status === 'complete')) break
+    if (ours.some((job) => job.status === 'error' || job.status === 'cancelled')) throw new Error(JSON.stringify(ours))
+    await sleep(100)
+  }
+  t.equal(mostAtOnce, 1, 'never more than one job ran at once, on any replica')
+  const runners = ids.map((jobId) => runnerOf(replicas, jobId)?.name)
+  t.ok(runners.every((name) => name !== undefined), `each job ran on one replica (${runners.join(', ')})`)
+})
