@@ -60,9 +60,12 @@ export class CallbackSender {
     this.#log = log
   }
 
-  /** Starts the delivery and answers at once; `onChange` runs after every attempt. */
-  send (url: string, event: string, body: string, state: CallbackState, onChange: () => void): void {
-    const delivery = this.#deliver(url, event, body, state, onChange).catch(() => {})
+  /**
+   * Starts the delivery and answers at once; `onChange` runs after every attempt, `onSettled` once it
+   * is delivered or given up (not when a shutdown stops it: another replica may take it up).
+   */
+  send (url: string, event: string, body: string, state: CallbackState, onChange: () => void, onSettled: () => void = () => {}): void {
+    const delivery = this.#deliver(url, event, body, state, onChange).then((settled) => { if (settled) onSettled() }, () => {})
     this.#pending.add(delivery)
     void delivery.finally(() => this.#pending.delete(delivery))
   }
@@ -73,7 +76,8 @@ export class CallbackSender {
     await Promise.all(this.#pending)
   }
 
-  async #deliver (url: string, event: string, body: string, state: CallbackState, onChange: () => void): Promise<void> {
+  /** True once delivered or given up; false when a shutdown stopped it first. */
+  async #deliver (url: string, event: string, body: string, state: CallbackState, onChange: () => void): Promise<boolean> {
     const { maxAttempts, retryBaseMs } = this.#settings
     for (let attempt = 1; attempt <= maxAttempts && !this.#closing.signal.aborted; attempt++) {
       const outcome = await this.#attempt(url, event, body, state)
@@ -89,10 +93,11 @@ export class CallbackSender {
         ...(outcome.delivered ? {} : { error: state.error, retry: outcome.retry && attempt < maxAttempts })
       }, outcome.delivered ? 'callback delivered' : 'callback attempt failed')
       onChange()
-      if (outcome.delivered || !outcome.retry || attempt === maxAttempts) return
+      if (outcome.delivered || !outcome.retry || attempt === maxAttempts) return true
       const delay = outcome.retryAfterMs ?? backoffDelay(attempt, { retries: maxAttempts, baseMs: retryBaseMs, maxMs: retryBaseMs * 2 ** (maxAttempts - 1) })
       await sleep(delay, undefined, { signal: this.#closing.signal }).catch(() => {})
     }
+    return false
   }
 
   async #attempt (url: string, event: string, body: string, state: CallbackState): Promise<Outcome> {

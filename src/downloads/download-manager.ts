@@ -1,11 +1,11 @@
-import type { CallbackSender } from '../callbacks/callback-sender.js'
+import { newCallbackState, type CallbackSender, type CallbackState } from '../callbacks/callback-sender.js'
 import type { DefaultModelStore } from '../cache/default-model-store.js'
 import { diskSpace } from '../cache/disk-space.js'
 import { JOB_END_CODES, MdJobNotFoundError, MdShuttingDownError, MdStateStoreUnavailableError } from '../errors.js'
 import type { HubClient } from '../hub/hub-client.js'
 import { isFinal, type DownloadJob, type JobError } from './download-job.js'
 import { insufficientStorage, jobError, SHUTDOWN_BEFORE_START, SHUTDOWN_DURING } from './job-errors.js'
-import { JobLeaseLostError, JobTransitionError, type EndStatus, type InterruptedJob, type JobStore, type RunCommand } from './job-store.js'
+import { JobLeaseLostError, JobTransitionError, type DueCallback, type EndStatus, type InterruptedJob, type JobStore, type RunCommand } from './job-store.js'
 import { planDownload, type DownloadPlan, type DownloadRequest } from './download-plan.js'
 import { JobRun, type Logger, type RunContext } from './job-run.js'
 import { FinalWaiters } from './final-waiters.js'
@@ -97,6 +97,7 @@ export class DownloadManager {
     })
     this.#store.onCommand((command) => this.#command(command))
     this.#store.onQueueChanged(() => { void this.pump() })
+    this.#store.onOrphanCallback((jobId, due) => { void this.#deliverOrphan(jobId, due) })
   }
 
   /**
@@ -415,16 +416,33 @@ export class DownloadManager {
     void this.#sweep.run()
   }
 
-  /** Tells the caller's callback URL that the job ended, in the background. */
+  /**
+   * Tells the caller's callback URL that the job ended, in the background. The body is the job as
+   * GET /api/downloads/{job_id} answers it, at the moment it ended; it goes into the store's outbox
+   * first, so that if this process dies before it is delivered another replica sends it.
+   */
   #sendCallback (job: DownloadJob, url: string): void {
     if (job.callback === null || this.#options.callbacks === undefined) return
-    // The sender keeps its own copy of the delivery and tells the store after every attempt. The
-    // body is the job as GET /api/downloads/{job_id} answers it, at the moment it ended.
-    const delivery = { ...job.callback }
-    this.#options.callbacks.send(url, job.status, JSON.stringify(job), delivery, () => {
-      void this.#store.recordCallback(job.job_id, delivery).catch((err: unknown) => {
-        this.#options.log.warn({ job_id: job.job_id, reason: (err as Error).message }, 'the callback delivery could not be recorded on the job')
-      })
-    })
+    const due = { url, event: job.status, body: JSON.stringify(job) }
+    void this.#store.queueCallback(job.job_id, due).catch((err: unknown) => {
+      this.#options.log.warn({ job_id: job.job_id, reason: (err as Error).message }, 'the callback could not be put in the shared outbox; this replica sends it')
+    }).finally(() => this.#deliver(job.job_id, due, { ...job.callback! }))
+  }
+
+  /** One delivery: the sender keeps its own copy of the state and tells the store after every attempt. */
+  #deliver (jobId: string, due: DueCallback, delivery: CallbackState): void {
+    const warn = (what: string) => (err: unknown): void => {
+      this.#options.log.warn({ job_id: jobId, reason: (err as Error).message }, what)
+    }
+    this.#options.callbacks?.send(due.url, due.event, due.body, delivery,
+      () => { void this.#store.recordCallback(jobId, delivery).catch(warn('the callback delivery could not be recorded on the job')) },
+      () => { void this.#store.callbackSettled(jobId).catch(warn('the delivered callback could not be taken out of the outbox')) })
+  }
+
+  /** A callback another replica queued and could not deliver: sent from here, with the same body. */
+  async #deliverOrphan (jobId: string, due: DueCallback): Promise<void> {
+    const job = await this.#store.get(jobId).catch(() => undefined)
+    const state = job?.callback ?? newCallbackState(due.url)
+    this.#deliver(jobId, due, { ...state })
   }
 }

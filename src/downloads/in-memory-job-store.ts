@@ -7,7 +7,7 @@ import type { Logger } from './job-run.js'
 import { sameDownload } from './same-download.js'
 import {
   applyProgress, applyTransition, checkTransition, RUNNING, snapshot, JobTransitionError, JobUnknownError,
-  type InterruptedJob, type JobProgress, type JobState, type JobStore, type RunCommand, type TransitionOptions
+  type DueCallback, type InterruptedJob, type JobProgress, type JobState, type JobStore, type RunCommand, type TransitionOptions
 } from './job-store.js'
 
 export interface InMemoryJobStoreOptions {
@@ -153,6 +153,11 @@ export class InMemoryJobStore implements JobStore {
 
   // The manager of this process queues every job here, and takes them as it goes.
   onQueueChanged (_listener: () => void): void {}
+
+  // No other process could take a callback up: this one sends it, or nobody does.
+  async queueCallback (): Promise<void> {}
+  async callbackSettled (): Promise<void> {}
+  onOrphanCallback (_listener: (jobId: string, callback: DueCallback) => void): void {}
 
   async close (): Promise<void> {}
 

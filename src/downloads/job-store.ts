@@ -97,6 +97,9 @@ export class JobLeaseLostError extends Error {
   }
 }
 
+/** A completion callback to deliver: where, which event, and the body exactly as first sent (so its signature too). */
+export interface DueCallback { url: string, event: string, body: string }
+
 /** What the store asks of the process that runs a job: stop it (a cancel sent to another replica, a lease lost). */
 export interface RunCommand {
   jobId: string
@@ -154,6 +157,15 @@ export interface JobStore {
   requestCancel: (jobId: string, purge: boolean) => Promise<void>
   /** The delivery of an ended job's callback; no change event (streams have had its final one). */
   recordCallback: (jobId: string, callback: CallbackState) => Promise<void>
+  /**
+   * Keeps a callback due in the outbox (a shared store), held by this process while it delivers it;
+   * if this process dies first, another one takes it up (onOrphanCallback) and sends it, same body.
+   */
+  queueCallback: (jobId: string, callback: DueCallback) => Promise<void>
+  /** The callback was delivered, or given up: out of the outbox. */
+  callbackSettled: (jobId: string) => Promise<void>
+  /** Called with a callback whose process died before it was delivered, now this process's to deliver. */
+  onOrphanCallback: (listener: (jobId: string, callback: DueCallback) => void) => void
 
   /** Called with a snapshot on every change of any job, progress included; answers the function that stops it. */
   onChange: (listener: (job: DownloadJob) => void) => () => void

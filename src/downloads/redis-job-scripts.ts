@@ -168,3 +168,39 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
 end
 return reaped
 `
+
+/**
+ * Renews a hold this replica has (a delivery lease): only while it is still this replica's.
+ * KEYS: lease. ARGV: holder, lease ms. Answers 1 when held.
+ */
+export const HOLD = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`
+
+/**
+ * Takes up the callbacks in the outbox whose holder died (its lease ran out): each one becomes this
+ * replica's to deliver. KEYS: outbox set. ARGV: outbox key prefix, lease key prefix, holder, lease ms.
+ * Answers {id, url, event, body, ...}.
+ */
+export const OUTBOX_TAKE = `
+local taken = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('SET', ARGV[2] .. id, ARGV[3], 'NX', 'PX', ARGV[4]) then
+    local entry = redis.call('HMGET', ARGV[1] .. id, 'url', 'event', 'body')
+    if entry[1] then
+      table.insert(taken, id)
+      table.insert(taken, entry[1])
+      table.insert(taken, entry[2])
+      table.insert(taken, entry[3])
+    else
+      redis.call('SREM', KEYS[1], id)
+      redis.call('DEL', ARGV[2] .. id)
+    end
+  end
+end
+return taken
+`

@@ -11,9 +11,9 @@ import type { Logger } from './job-run.js'
 import { sameDownloadKey } from './same-download.js'
 import {
   applyProgress, applyTransition, checkTransition, JobLeaseLostError, JobTransitionError, JobUnknownError, RUNNING, snapshot,
-  type InterruptedJob, type JobProgress, type JobState, type JobStore, type RunCommand, type TransitionOptions
+  type DueCallback, type InterruptedJob, type JobProgress, type JobState, type JobStore, type RunCommand, type TransitionOptions
 } from './job-store.js'
-import { CLAIM, CREATE, REAP, RENEW, RESTORE, WRITE } from './redis-job-scripts.js'
+import { CLAIM, CREATE, HOLD, OUTBOX_TAKE, REAP, RENEW, RESTORE, WRITE } from './redis-job-scripts.js'
 
 export interface RedisJobStoreOptions {
   redis: Redis
@@ -75,6 +75,9 @@ export class RedisJobStore implements JobStore {
   readonly #now: () => number
   readonly #keys: ReturnType<typeof keysOf>
   readonly #own = new Map<string, OwnJob>()
+  /** The callbacks this replica delivers: their outbox entries are held by it. */
+  readonly #delivering = new Set<string>()
+  readonly #orphans = new EventEmitter()
   readonly #changes = new EventEmitter().setMaxListeners(0)
   readonly #commands = new EventEmitter()
   readonly #queueChanges = new EventEmitter()
@@ -92,7 +95,7 @@ export class RedisJobStore implements JobStore {
     this.#log = options.log
     this.#now = options.now ?? Date.now
     this.#keys = keysOf(options.keyPrefix)
-    for (const [name, lua] of Object.entries({ CREATE, CLAIM, WRITE, RENEW, RESTORE, REAP })) {
+    for (const [name, lua] of Object.entries({ CREATE, CLAIM, WRITE, RENEW, RESTORE, REAP, HOLD, OUTBOX_TAKE })) {
       this.#redis.defineCommand(`mdJob${name}`, { lua })
     }
     this.#subscriber = this.#redis.duplicate()
@@ -257,6 +260,28 @@ export class RedisJobStore implements JobStore {
     await this.#write(jobId, current.status, '', next, false)
   }
 
+  async queueCallback (jobId: string, callback: DueCallback): Promise<void> {
+    this.#delivering.add(jobId)
+    await this.#ask(async () => {
+      await this.#redis.multi()
+        .hset(this.#keys.outbox(jobId), 'url', callback.url, 'event', callback.event, 'body', callback.body)
+        .set(this.#keys.outboxLease(jobId), this.replicaId, 'PX', this.#leaseMs)
+        .sadd(this.#keys.outboxSet, jobId)
+        .exec()
+    })
+  }
+
+  async callbackSettled (jobId: string): Promise<void> {
+    this.#delivering.delete(jobId)
+    await this.#ask(async () => {
+      await this.#redis.multi().srem(this.#keys.outboxSet, jobId).del(this.#keys.outbox(jobId), this.#keys.outboxLease(jobId)).exec()
+    })
+  }
+
+  onOrphanCallback (listener: (jobId: string, callback: DueCallback) => void): void {
+    this.#orphans.on('orphan', listener)
+  }
+
   onChange (listener: (job: DownloadJob) => void): () => void {
     this.#changes.on('change', listener)
     return () => { this.#changes.off('change', listener) }
@@ -380,6 +405,7 @@ export class RedisJobStore implements JobStore {
           }
         }
         await this.#reap()
+        await this.#tendOutbox()
         if (this.#outage) this.#log?.info({}, 'Redis answers again: the jobs of this replica are written to it')
         this.#outage = false
       } catch (err) {
@@ -404,6 +430,20 @@ export class RedisJobStore implements JobStore {
     }
     // A slot may have freed anywhere: whoever has room takes the next queued job.
     this.#queueChanges.emit('changed')
+  }
+
+  /** Keeps this replica's deliveries held, and takes up those whose replica died. */
+  async #tendOutbox (): Promise<void> {
+    for (const jobId of [...this.#delivering]) {
+      if (await this.#run('HOLD', [this.#keys.outboxLease(jobId)], [this.replicaId, this.#leaseMs]) !== 1) this.#delivering.delete(jobId)
+    }
+    const taken = await this.#run('OUTBOX_TAKE', [this.#keys.outboxSet], [this.#keys.outboxPrefix, this.#keys.outboxLeasePrefix, this.replicaId, this.#leaseMs]) as string[]
+    for (let i = 0; i + 3 < taken.length; i += 4) {
+      const [jobId, url, event, body] = taken.slice(i, i + 4) as [string, string, string, string]
+      this.#delivering.add(jobId)
+      this.#log?.warn({ job_id: jobId }, 'a completion callback whose replica stopped before delivering it is sent by this one')
+      this.#orphans.emit('orphan', jobId, { url, event, body } satisfies DueCallback)
+    }
   }
 
   // Redis.
@@ -507,6 +547,11 @@ function keysOf (prefix: string) {
     running: `${base}running`,
     seq: `${base}seq`,
     changes: `${base}changes`,
+    outboxSet: `${base}outbox`,
+    outboxPrefix: `${base}outbox:`,
+    outboxLeasePrefix: `${base}outbox-lease:`,
+    outbox: (jobId: string) => `${base}outbox:${jobId}`,
+    outboxLease: (jobId: string) => `${base}outbox-lease:${jobId}`,
     commands: `${base}commands`
   }
 }

@@ -88,7 +88,8 @@ t.test('Redis unreachable at start-up: the app starts, requests fail fast, readi
   const { app } = await buildTestApp(t, { REDIS_URL: redis.url, RATE_LIMIT_PER_MINUTE: '2' })
   const started = Date.now()
   t.equal((await info(app)).statusCode, 200)
-  t.ok(Date.now() - started < 1000, 'the request did not wait for Redis')
+  // A command waiting for Redis would be answered only at its 2 s timeout (plugins/redis.ts); below it, it failed fast.
+  t.ok(Date.now() - started < 1900, 'the request did not wait for Redis')
   t.equal((await app.inject({ url: '/health/ready' })).statusCode, 503)
   t.equal((await app.inject({ url: '/health' })).statusCode, 200)
   await redis.start()
