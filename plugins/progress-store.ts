@@ -33,6 +33,7 @@ async function progressStorePlugin (app: FastifyInstance, { config }: ProgressSt
     keyPrefix: config.redis.keyPrefix,
     leaseMs: config.redis.jobLeaseMs,
     limit: config.jobHistory.historyMax,
+    historyMaxAgeMs: config.jobHistory.historyMaxAgeMs,
     log
   })
   app.decorate('jobStore', store)

@@ -73,7 +73,8 @@ end
  * One change of a job: allowed only from the listed statuses and, when a lease token is given, only
  * while that lease is the job's (the fencing check: a replica that lost the job writes nothing).
  * Back to queued or ended, the job leaves the running set and its lease goes.
- * KEYS: job hash, queue, running, lease. ARGV: id, allowed statuses (space-separated), token or '', status, job JSON, channel or '', message.
+ * An ended job is let go after the history's age (JOB_HISTORY_MAX_AGE_S).
+ * KEYS: job hash, queue, running, lease. ARGV: id, allowed statuses (space-separated), token or '', status, job JSON, channel or '', message, history ms.
  * Answers {'ok' | 'unknown' | 'lost' | 'refused', status before}.
  */
 export const WRITE = `
@@ -98,6 +99,7 @@ elseif ${FINAL} then
   local same = redis.call('HGET', KEYS[1], 'same')
   if same and redis.call('GET', same) == ARGV[1] then redis.call('DEL', same) end
   redis.call('HDEL', KEYS[1], 'request', 'same', 'cancel')
+  redis.call('PEXPIRE', KEYS[1], ARGV[8])
 end
 if ARGV[6] ~= '' then redis.call('PUBLISH', ARGV[6], ARGV[7]) end
 return {'ok', status}

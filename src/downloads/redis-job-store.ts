@@ -23,6 +23,8 @@ export interface RedisJobStoreOptions {
   leaseMs: number
   /** Ended jobs kept; beyond it they are let go, oldest first. */
   limit?: number
+  /** How long an ended job is kept (JOB_HISTORY_MAX_AGE_S). */
+  historyMaxAgeMs?: number
   log?: Logger | undefined
   now?: () => number
 }
@@ -32,6 +34,8 @@ const PROGRESS_WRITE_MS = 500
 /** How long a fenced step (writing a ref) waits for a Redis that does not answer before it fails. */
 const FENCE_WAIT_MS = 60_000
 const SEEN_MAX = 2000
+/** An ended job stays readable at least this long, whatever JOB_HISTORY_MAX_AGE_S says: a caller polls for its end. */
+const HISTORY_MIN_MS = 3600_000
 
 /** A job this replica runs: its lease, and the job as this replica last made it. */
 interface OwnJob {
@@ -71,6 +75,7 @@ export class RedisJobStore implements JobStore {
   readonly #subscriber: Redis
   readonly #leaseMs: number
   readonly #limit: number
+  readonly #historyMaxAgeMs: number
   readonly #log: Logger | undefined
   readonly #now: () => number
   readonly #keys: ReturnType<typeof keysOf>
@@ -92,6 +97,7 @@ export class RedisJobStore implements JobStore {
     this.#redis = options.redis
     this.#leaseMs = options.leaseMs
     this.#limit = options.limit ?? 1000
+    this.#historyMaxAgeMs = options.historyMaxAgeMs ?? 7 * 24 * 3600_000
     this.#log = options.log
     this.#now = options.now ?? Date.now
     this.#keys = keysOf(options.keyPrefix)
@@ -469,7 +475,7 @@ export class RedisJobStore implements JobStore {
 
   async #write (jobId: string, allowed: string, token: string, job: DownloadJob, publish: boolean): Promise<ScriptReply> {
     return this.#script('WRITE', [this.#keys.job(jobId), this.#keys.queue, this.#keys.running, this.#keys.lease(jobId)],
-      [jobId, allowed, token, job.status, JSON.stringify(job), publish ? this.#keys.changes : '', publish ? this.#message(job) : ''])
+      [jobId, allowed, token, job.status, JSON.stringify(job), publish ? this.#keys.changes : '', publish ? this.#message(job) : '', Math.max(HISTORY_MIN_MS, this.#historyMaxAgeMs)])
   }
 
   /** The job as Redis has it, its status from the hash (a script may have moved it before its JSON followed). */

@@ -28,3 +28,10 @@ t.test('MAX_CONCURRENT_DOWNLOADS holds for the cluster; a queued job starts on w
   const runners = ids.map((jobId) => runnerOf(replicas, jobId)?.name)
   t.ok(runners.every((name) => name !== undefined), `each job ran on one replica (${runners.join(', ')})`)
 })
+
+t.test('a replica started with another MAX_CONCURRENT_DOWNLOADS than the running ones refuses to start, and says why', { timeout: 120_000 }, async (t) => {
+  const { add } = await cluster(t)
+  await t.rejects(add('d', { MAX_CONCURRENT_DOWNLOADS: '2' }),
+    /server exited: modeldepot: MAX_CONCURRENT_DOWNLOADS is 2 here but 1 on the replicas already running with this Redis and REDIS_KEY_PREFIX/,
+    'it exits before it listens, with the reason')
+})

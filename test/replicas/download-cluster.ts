@@ -21,7 +21,7 @@ export interface Cluster {
   redis: RedisServer
   replicas: Replica[]
   cacheDir: string
-  add: (name: string) => Promise<Replica>
+  add: (name: string, env?: Record<string, string>) => Promise<Replica>
 }
 
 /** A fake Hub, a real Redis, and replicas a, b and c on one cache, with a short lease and one download at a time. */
@@ -44,7 +44,7 @@ export async function cluster (t: Test, env: Record<string, string> = {}): Promi
     if (t.passing()) return
     for (const replica of set.replicas) t.comment(`--- replica ${replica.name}\n${replica.server.stdout().slice(-6000)}${replica.server.stderr()}`)
   })
-  return { hub, redis, replicas: set.replicas, cacheDir: set.cacheDir, add: async (name) => set.add(name) }
+  return { hub, redis, replicas: set.replicas, cacheDir: set.cacheDir, add: async (name, extra) => set.add(name, extra) }
 }
 
 /** Polls until `check` answers something other than undefined, or fails the test after `ms`. */
