@@ -108,7 +108,6 @@ export class Provider {
       return
     }
     if (remote === undefined && this.health.shared().changedAt === 0) return
-    if (remote !== undefined && remote.changedAt === this.health.shared().changedAt) return
     this.#savedAt = -1
     await this.saveHealth()
   }
