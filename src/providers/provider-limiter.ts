@@ -181,19 +181,14 @@ export class ProviderLimiter {
   async stop (): Promise<void> {
     this.#stopped = true
     await this.#local.stop({ dropWaitingJobs: true }).catch(() => {})
-    if (this.#clustered !== undefined) {
-      await this.#clustered.stop({ dropWaitingJobs: true }).catch(() => {})
-      this.#release(this.#clustered)
-    }
+    // The heartbeats end with the connection's close (LimiterConnection.close), after every limiter is stopped.
+    await this.#clustered?.stop({ dropWaitingJobs: true }).catch(() => {})
   }
 
-  // stop() leaves a limiter subscribed and its heartbeat running. Its unsubscribe is not awaited by
-  // Bottleneck, and fails unhandled without a connection: only asked while Redis answers (otherwise
-  // the connection's close ends both).
+  // The limiter that lost its keys is left behind, but its heartbeat would go on failing every second.
+  // Not disconnect(): that unsubscribes the channel the new limiter shares (`b_<id>`, by the id), and
+  // Bottleneck does not await the unsubscribe (a rejection nobody handles when Redis is away).
   #release (limiter: Bottleneck): void {
-    if (this.#cluster!.connection.client.status !== 'ready') return
-    try {
-      void limiter.disconnect(false)
-    } catch { /* already disconnected */ }
+    clearInterval((limiter as unknown as { _store?: { heartbeat?: NodeJS.Timeout } })._store?.heartbeat)
   }
 }

@@ -62,7 +62,8 @@ t.test('cooldowns are the cluster\'s', async (t) => {
   const { hub, openrouter, replicas: [a, b, c] } = await cluster(t)
 
   t.test('a 429 with Retry-After that A got from OpenRouter holds back B and C until the cooldown ends', async (t) => {
-    openrouter.script('/models', [{ status: 429, retryAfter: 3 }])
+    // Long enough for every check below on a busy machine; the test then waits it out.
+    openrouter.script('/models', [{ status: 429, retryAfter: 10 }])
     const first = await a!.call('/api/providers/openrouter/models?refresh=true')
     t.equal(first.status, 502, 'A got the 429 from the upstream')
     t.equal(catalogueRequests(openrouter), 1)
