@@ -2,7 +2,9 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../src/config.js'
 import { BlockStore } from '../src/providers/block-store.js'
+import { LimiterConnection } from '../src/providers/provider-limiter.js'
 import { ProviderRegistry } from '../src/providers/provider-registry.js'
+import { SharedProviderState } from '../src/providers/shared-provider-state.js'
 import { TokenStore } from '../src/providers/token-store.js'
 
 declare module 'fastify' {
@@ -13,22 +15,40 @@ declare module 'fastify' {
 }
 
 export interface ProviderBackoffOptions {
-  config: Pick<Config, 'providers' | 'providerSettings' | 'hubCacheDir'>
+  config: Pick<Config, 'providers' | 'providerSettings' | 'hubCacheDir' | 'redis'>
   now?: () => number
 }
 
 async function providerBackoffPlugin (app: FastifyInstance, { config, now }: ProviderBackoffOptions): Promise<void> {
+  // With REDIS_URL the providers' state is the cluster's: shared health, tokens and blocks, clustered limiters.
+  const redis = app.redis
+  const prefix = config.redis.keyPrefix
+  const connection = redis === undefined ? undefined : new LimiterConnection(redis)
+  const log = app.log.child({ component: 'providers' })
   const registry = new ProviderRegistry(config.providers, {
     ...(now === undefined ? {} : { now }),
     settings: config.providerSettings,
     tokens: new TokenStore(config.providerSettings.tokensFile),
     blocks: new BlockStore(config.hubCacheDir),
-    onSecret: (token) => app.secrets.add(token)
+    onSecret: (token) => app.secrets.add(token),
+    ...(redis === undefined
+      ? {}
+      : {
+          shared: new SharedProviderState(redis, prefix),
+          limiterCluster: (name: string) => ({ connection: connection!, id: `${prefix}provider:${name}`, warn: (message: string, err?: unknown) => log.warn({ provider: name, err }, message) })
+        })
   })
   app.decorate('providers', registry)
+  // Read-through: what another replica changed and answered is what this one answers, from this request on.
+  if (redis !== undefined) {
+    app.addHook('preHandler', async (request) => {
+      if (request.url.startsWith('/api/')) await registry.sync()
+    })
+  }
   app.addHook('onClose', async () => {
-    for (const summary of registry.list()) await registry.get(summary.name).provider.limiter.stop({ dropWaitingJobs: true }).catch(() => {})
+    for (const summary of registry.list()) await registry.get(summary.name).provider.limiter.stop()
+    connection?.close()
   })
 }
 
-export default fp(providerBackoffPlugin, { name: 'provider-backoff' })
+export default fp(providerBackoffPlugin, { name: 'provider-backoff', dependencies: ['redis'] })

@@ -151,10 +151,16 @@ const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       operationId: 'setDefaultModel',
       summary: 'Set the default model',
-      description: 'Sets (or with `null` clears) the default model. The choice is kept in a small state file inside the cache directory and survives restarts. The model need not be cached yet.',
+      description: [
+        'Sets (or with `null` clears) the default model. The choice is kept in a small state file inside the cache directory and survives restarts.',
+        'With REDIS_URL it is kept in Redis too, and every replica answers it from the moment this answers. The model need not be cached yet.'
+      ].join(' '),
       tags: ['models'],
       body: Type.Object({ model_id: Type.Union([Type.Null(), Type.String()], { description: '`org/name`, or null to clear' }) }),
-      response: { 200: { ...DefaultModel, description: 'The default model now' } }
+      response: {
+        200: { ...DefaultModel, description: 'The default model now' },
+        503: errorRef('MD_STATE_STORE_UNAVAILABLE: REDIS_URL is set and Redis does not answer; nothing changed (Retry-After)')
+      }
     }
   }, async (request) => {
     const { model_id: modelId } = request.body

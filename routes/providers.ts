@@ -10,6 +10,8 @@ import { CatalogueModel, ModelBlock, ProviderCheck } from './schemas/providers.j
 const NameParams = Type.Object({ name: Type.String({ description: 'huggingface, openrouter, openai, or a name from PROVIDERS_FILE' }) })
 const notFound = errorRef('No provider by that name')
 const ModelIdBody = Type.Object({ model_id: Type.String({ minLength: 1, maxLength: 200 }) })
+// With REDIS_URL a settings change is the cluster's: refused, and nothing changed, while Redis is away.
+const stateStoreUnavailable = errorRef('MD_STATE_STORE_UNAVAILABLE: REDIS_URL is set and Redis does not answer; nothing changed (Retry-After)')
 
 // The schema asks for at least one character; spaces alone are no model either.
 const requiredModelId = (value: string): string => {
@@ -62,7 +64,8 @@ const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: [
         'Checks the new token first (unless validate=false) and refuses it with the check\'s fix steps when it fails, keeping the old one.',
         'On a change the catalogue cache is cleared, health starts over, and the catalogue is fetched again.',
-        'With PROVIDER_TOKENS_FILE set the token is kept there (mode 0600) and survives a restart. Only a masked token is ever shown.'
+        'With PROVIDER_TOKENS_FILE set the token is kept there (mode 0600) and survives a restart. Only a masked token is ever shown.',
+        'With REDIS_URL every replica uses the new token from the moment this answers.'
       ].join(' '),
       tags: ['providers'],
       params: NameParams,
@@ -71,7 +74,8 @@ const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: {
         200: { description: 'The new token is in use', ...Type.Object({ provider: RefTo(ProviderSummarySchema), check: Type.Union([RefTo(ProviderCheck), Type.Null()]) }) },
         404: notFound,
-        422: errorRef('The new token failed its check; the hint says how to fix it, and the old token stays in use')
+        422: errorRef('The new token failed its check; the hint says how to fix it, and the old token stays in use'),
+        503: stateStoreUnavailable
       }
     }
   }, async (request) => {
@@ -136,12 +140,12 @@ const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Block a model',
       description: [
         'Leaves the model out of the catalogue and makes validate answer not valid, with the reason, until it is unblocked.',
-        'Blocks are kept in the cache directory (`.modeldepot/blocks.json`) and survive a restart.'
+        'Blocks are kept in the cache directory (`.modeldepot/blocks.json`) and survive a restart; with REDIS_URL every replica sees them from the moment this answers.'
       ].join(' '),
       tags: ['providers'],
       params: NameParams,
       body: Type.Object({ model_id: Type.String({ minLength: 1, maxLength: 200 }), reason: Type.Optional(Type.String({ maxLength: 500 })) }),
-      response: { 200: { description: 'Blocked', ...ModelBlock }, 404: notFound }
+      response: { 200: { description: 'Blocked', ...ModelBlock }, 404: notFound, 503: stateStoreUnavailable }
     }
   }, async (request) => {
     const { name } = request.params
@@ -158,7 +162,7 @@ const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['providers'],
       params: NameParams,
       querystring: Type.Object({ model_id: Type.String({ minLength: 1, maxLength: 200 }) }),
-      response: { 200: { description: 'Unblocked', ...Type.Object({ model_id: Type.String(), unblocked: Type.Boolean() }) }, 404: errorRef('No such provider, or the model was not blocked') }
+      response: { 200: { description: 'Unblocked', ...Type.Object({ model_id: Type.String(), unblocked: Type.Boolean() }) }, 404: errorRef('No such provider, or the model was not blocked'), 503: stateStoreUnavailable }
     }
   }, async (request) => {
     const { name } = request.params

@@ -12,6 +12,7 @@ import progressStorePlugin from '../plugins/progress-store.js'
 import providerBackoffPlugin from '../plugins/provider-backoff.js'
 import rateLimitPlugin from '../plugins/rate-limit.js'
 import redisPlugin from '../plugins/redis.js'
+import sharedDefaultModelPlugin from '../plugins/shared-default-model.js'
 import swaggerPlugin from '../plugins/swagger.js'
 import apiRoutes from '../routes/api.js'
 import healthRoutes from '../routes/health.js'
@@ -102,6 +103,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   await app.register(providerBackoffPlugin, { config, ...(options.now === undefined ? {} : { now: options.now }) })
   await app.register(progressStorePlugin, { config })
   await app.register(downloadsPlugin, { config })
+  await app.register(sharedDefaultModelPlugin, { config })
   await app.register(eventStreamsPlugin, { config })
   await app.register(metricsPlugin)
 

@@ -2,8 +2,9 @@ import { distance } from 'fastest-levenshtein'
 import { failureCode, isOwnError } from '../error-code.js'
 import { MdProviderError } from '../errors.js'
 import { validateRepoId } from '../hub/repo-id.js'
-import type { BlockStore, ModelBlock } from './block-store.js'
+import type { BlockStore, ModelBlock, ProviderBlocks } from './block-store.js'
 import type { Provider } from './provider.js'
+import type { SharedProviderState } from './shared-provider-state.js'
 
 export interface CatalogueModel { id: string, name: string | null, context_length: number | null }
 
@@ -40,15 +41,22 @@ export class ModelCatalogue {
   #inFlight: { generation: number, promise: Promise<CatalogueModel[]> } | undefined
   readonly #blocks: Map<string, ModelBlock>
   readonly #store: BlockStore | undefined
+  readonly #shared: SharedProviderState | undefined
+  /** Redis holds this provider's blocks (as of the last sync): a change need not write the others too. */
+  #keptInRedis = false
   hits = 0
   misses = 0
 
-  /** With a store, blocks are read from it at start and saved on every change; without, they live in memory. */
-  constructor (provider: Provider, ttlMs: number, now: () => number = Date.now, store?: BlockStore) {
+  /**
+   * With a store, blocks are read from it at start and saved on every change; without, they live in
+   * memory. With `shared` (Redis), a change is written there first, and refused while Redis is away.
+   */
+  constructor (provider: Provider, ttlMs: number, now: () => number = Date.now, store?: BlockStore, shared?: SharedProviderState) {
     this.#provider = provider
     this.#ttlMs = ttlMs
     this.#now = now
     this.#store = store
+    this.#shared = shared
     this.#blocks = new Map(Object.entries(store?.initial(provider.name) ?? {}))
   }
 
@@ -129,8 +137,24 @@ export class ModelCatalogue {
     return true
   }
 
+  /**
+   * The blocks another replica changed, as Redis keeps them (`undefined`: Redis holds none for this
+   * provider, e.g. after it lost its data; this replica's are written there at its next change).
+   */
+  adoptBlocks (blocks: ProviderBlocks | undefined): void {
+    this.#keptInRedis = blocks !== undefined
+    if (blocks === undefined) return
+    this.#blocks.clear()
+    for (const [modelId, block] of Object.entries(blocks)) this.#blocks.set(modelId, block)
+  }
+
   /** Changes one block and saves them all; a save that fails leaves the block as it was. */
   async #changeBlock (modelId: string, block: ModelBlock | undefined): Promise<void> {
+    if (this.#shared !== undefined) {
+      // In Redis first, as one atomic change: refused (503) while Redis is away, and then nothing changed.
+      await this.#shared.writeBlock(this.#provider.name, modelId, block, this.#keptInRedis ? undefined : Object.fromEntries(this.#blocks))
+      this.#keptInRedis = true
+    }
     const before = this.#blocks.get(modelId)
     const apply = (value: ModelBlock | undefined): unknown => value === undefined ? this.#blocks.delete(modelId) : this.#blocks.set(modelId, value)
     apply(block)

@@ -93,6 +93,20 @@ export type HealthSnapshot = Static<typeof HealthSnapshotSchema>
 
 type CooldownKind = 'rate_limited' | 'blacklisted' | 'down'
 
+/**
+ * The part of the health that decides whether a call may go: what replicas share through Redis, so
+ * a 429 one of them got holds back all of them. Latencies, counts and the recent errors stay each
+ * replica's own (they describe its own calls). `changedAt` orders two versions of it.
+ */
+export interface SharedHealth {
+  cooldown: { kind: CooldownKind, until: number } | null
+  consecutiveFailures: number
+  consecutive429s: number
+  probeSince: number | null
+  lastError: HealthSnapshot['last_error']
+  changedAt: number
+}
+
 // A flood of 404s never triggers a cooldown, so the error list needs a bound besides its time window.
 const MAX_RECENT_ERRORS = 1000
 
@@ -138,6 +152,8 @@ export class ProviderHealth {
   #lastError: HealthSnapshot['last_error'] = null
   #lastCheckedAt: number | null = null
   #errors: Array<{ atMs: number, error: RecordedError }> = [] // oldest first
+  #changedAt = 0
+  #sharedFingerprint = this.#fingerprint()
 
   constructor (name: string, options: { configured: boolean, settings?: Partial<BackoffSettings>, now?: () => number }) {
     this.name = name
@@ -157,6 +173,7 @@ export class ProviderHealth {
     const leaseEnd = this.#probeSince === null ? now : this.#probeSince + this.#settings.downCooldownMs
     if (now < leaseEnd) return refuse('down', leaseEnd, now)
     this.#probeSince = now
+    this.#touch()
     return { allowed: true, probe: true }
   }
 
@@ -168,6 +185,7 @@ export class ProviderHealth {
     this.#consecutive429s = 0
     this.#cooldown = null
     this.#probeSince = null
+    this.#touch()
   }
 
   /**
@@ -177,6 +195,7 @@ export class ProviderHealth {
   recordRejection (failure: UpstreamFailure, latencyMs: number): void {
     this.recordSuccess(latencyMs)
     this.#keepError(failure, 'recorded', this.#now())
+    this.#touch()
   }
 
   recordFailure (failure: UpstreamFailure, latencyMs?: number): ErrorAction {
@@ -198,6 +217,7 @@ export class ProviderHealth {
       }
     }
     this.#keepError(failure, action, now)
+    this.#touch()
     return action
   }
 
@@ -210,6 +230,48 @@ export class ProviderHealth {
     this.#lastError = null
     this.#lastCheckedAt = null
     this.#errors = []
+    this.#touch()
+  }
+
+  /** The state to share with the other replicas. */
+  shared (): SharedHealth {
+    return {
+      cooldown: this.#cooldown === null ? null : { ...this.#cooldown },
+      consecutiveFailures: this.#consecutiveFailures,
+      consecutive429s: this.#consecutive429s,
+      probeSince: this.#probeSince,
+      lastError: this.#lastError === null ? null : { ...this.#lastError },
+      changedAt: this.#changedAt
+    }
+  }
+
+  /**
+   * Takes what another replica decided, unless this one changed since (its own change, not yet in
+   * Redis, is the newer one). `force` takes it anyway (after adopting a token another replica rotated).
+   * Answers whether it was taken.
+   */
+  adopt (state: SharedHealth, force = false): boolean {
+    if (!force && state.changedAt < this.#changedAt) return false
+    this.#cooldown = state.cooldown === null ? null : { ...state.cooldown }
+    this.#consecutiveFailures = state.consecutiveFailures
+    this.#consecutive429s = state.consecutive429s
+    this.#probeSince = state.probeSince
+    this.#lastError = state.lastError === null ? null : { ...state.lastError }
+    this.#changedAt = state.changedAt
+    this.#sharedFingerprint = this.#fingerprint()
+    return true
+  }
+
+  // changedAt moves only when the shared part does: a success on a healthy provider is no news.
+  #touch (): void {
+    const fingerprint = this.#fingerprint()
+    if (fingerprint === this.#sharedFingerprint) return
+    this.#sharedFingerprint = fingerprint
+    this.#changedAt = Math.max(this.#now(), this.#changedAt + 1)
+  }
+
+  #fingerprint (): string {
+    return JSON.stringify([this.#cooldown, this.#consecutiveFailures, this.#consecutive429s, this.#probeSince, this.#lastError])
   }
 
   setConfigured (configured: boolean): void {

@@ -5,8 +5,10 @@ import { ModelCatalogue } from './model-catalogue.js'
 import { checkProvider, type ProviderCheck } from './provider-check.js'
 import type { ProviderDefinition } from './provider-definitions.js'
 import type { ProviderStatus } from './provider-health.js'
+import type { LimiterCluster } from './provider-limiter.js'
 import type { ProviderSummary } from './provider-summary.js'
 import { Provider } from './provider.js'
+import type { SharedProviderState } from './shared-provider-state.js'
 import type { TokenStore } from './token-store.js'
 
 export interface RegisteredProvider { provider: Provider, catalogue: ModelCatalogue }
@@ -22,6 +24,10 @@ export interface RegistryOptions {
   onSecret: (token: string) => void
   now?: () => number
   fetch?: typeof fetch
+  /** With Redis: health, tokens and blocks shared with the other replicas… */
+  shared?: SharedProviderState
+  /** …and each provider's limiter clustered. */
+  limiterCluster?: (name: string) => LimiterCluster
 }
 
 const HEALTHY: ReadonlySet<ProviderStatus> = new Set(['online', 'degraded'])
@@ -41,9 +47,39 @@ export class ProviderRegistry {
         backoff: options.settings.backoff,
         timeoutMs: options.settings.timeoutMs,
         ...(options.now === undefined ? {} : { now: options.now }),
-        ...(options.fetch === undefined ? {} : { fetch: options.fetch })
+        ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+        ...(options.shared === undefined ? {} : { shared: options.shared }),
+        ...(options.limiterCluster === undefined ? {} : { limiterCluster: options.limiterCluster(definition.name) })
       })
-      this.#entries.set(definition.name, { provider, catalogue: new ModelCatalogue(provider, options.settings.catalogueTtlMs, options.now, options.blocks) })
+      const catalogue = new ModelCatalogue(provider, options.settings.catalogueTtlMs, options.now, options.blocks, options.shared)
+      this.#entries.set(definition.name, { provider, catalogue })
+    }
+  }
+
+  /**
+   * Takes what the other replicas changed, as Redis holds it now: rotated tokens (told to the log
+   * redaction too), cooldowns, blocks. Run before every API request answers, so a change another
+   * replica has answered is seen here at once. Redis away: what this replica last knew stands.
+   */
+  async sync (): Promise<void> {
+    const shared = this.#options.shared
+    if (shared === undefined) return
+    let state
+    try {
+      state = await shared.read([...this.#entries.keys()])
+    } catch {
+      return
+    }
+    for (const [name, { provider, catalogue }] of this.#entries) {
+      const token = state.tokens.get(name)
+      const rotated = token !== undefined && token !== provider.token
+      if (rotated) {
+        this.#options.onSecret(token)
+        provider.rotateToken(token)
+        catalogue.clear()
+      }
+      await provider.adoptHealth(state.health.get(name), rotated)
+      catalogue.adoptBlocks(state.blocks.get(name))
     }
   }
 
@@ -75,8 +111,8 @@ export class ProviderRegistry {
       limiter: {
         max_concurrent: provider.limits.maxConcurrent,
         min_time_ms: provider.limits.minTime,
-        queued: counts.QUEUED + counts.RECEIVED,
-        running: counts.RUNNING + counts.EXECUTING
+        queued: counts.queued,
+        running: counts.running
       },
       health: provider.health.snapshot(),
       catalogue: {
@@ -100,6 +136,8 @@ export class ProviderRegistry {
    */
   async rotateToken (name: string, token: string, validate: boolean): Promise<ProviderCheck | null> {
     const { provider, catalogue } = this.get(name)
+    // A token that cannot reach the other replicas is refused before anyone checks it.
+    this.#options.shared?.assertAvailable()
     this.#options.onSecret(token)
     const check = validate ? await checkProvider(provider, token, this.#options.now) : null
     const tokenCheck = check?.checks.find((result) => result.name === 'token')
@@ -108,9 +146,12 @@ export class ProviderRegistry {
       throw new MdTokenRejectedError(message, tokenCheck.fix_steps.join(' '))
     }
     if (token === provider.token) return check
-    // Saved first: a token that cannot be kept is not switched to, so memory and file agree.
+    // Saved first (in Redis, then the file): a token that cannot be kept is not switched to, so
+    // memory, Redis and file agree.
+    await this.#options.shared?.writeToken(name, token)
     await this.#options.tokens.save(name, token)
     provider.rotateToken(token)
+    await provider.saveHealth()
     catalogue.clear()
     await catalogue.list(true).catch(() => {})
     return check

@@ -1,9 +1,10 @@
-import Bottleneck from 'bottleneck'
 import { failureCode } from '../error-code.js'
 import { MdProviderUnavailableError } from '../errors.js'
 import { parseRetryAfter } from '../downloads/retry.js'
 import type { ProviderDefinition, ProviderKind } from './provider-definitions.js'
-import { ProviderHealth, type BackoffSettings, type UpstreamFailure } from './provider-health.js'
+import { ProviderHealth, type BackoffSettings, type SharedHealth, type UpstreamFailure } from './provider-health.js'
+import { ProviderLimiter, type LimiterCluster } from './provider-limiter.js'
+import type { SharedProviderState } from './shared-provider-state.js'
 import { maskToken } from './token-mask.js'
 
 export interface CallOptions {
@@ -24,6 +25,10 @@ export interface ProviderOptions {
   timeoutMs: number
   now?: () => number
   fetch?: typeof fetch
+  /** With Redis: the limiter is Bottleneck's clustered one… */
+  limiterCluster?: LimiterCluster
+  /** …and the health's cooldown part is read before each call and written after each change. */
+  shared?: SharedProviderState
 }
 
 /**
@@ -37,7 +42,7 @@ export class Provider {
   readonly baseUrl: string
   readonly tokenEnv: string
   readonly priority: number
-  readonly limiter: Bottleneck
+  readonly limiter: ProviderLimiter
   readonly health: ProviderHealth
   readonly limits: ProviderDefinition['limiter']
   #token: string | undefined
@@ -48,6 +53,9 @@ export class Provider {
   readonly #timeoutMs: number
   readonly #fetch: typeof fetch
   readonly #now: () => number
+  readonly #shared: SharedProviderState | undefined
+  /** The health's changedAt as Redis has it; -1 when a write failed (written again at the next sync). */
+  #savedAt = 0
 
   constructor (definition: ProviderDefinition, options: ProviderOptions) {
     this.name = definition.name
@@ -60,7 +68,8 @@ export class Provider {
     this.#timeoutMs = options.timeoutMs
     this.#fetch = options.fetch ?? fetch
     this.#now = options.now ?? Date.now
-    this.limiter = new Bottleneck({ maxConcurrent: definition.limiter.maxConcurrent, minTime: definition.limiter.minTime })
+    this.#shared = options.shared
+    this.limiter = new ProviderLimiter({ maxConcurrent: definition.limiter.maxConcurrent, minTime: definition.limiter.minTime }, options.limiterCluster)
     this.health = new ProviderHealth(definition.name, { configured: definition.configured, settings: options.backoff, now: this.#now })
   }
 
@@ -90,6 +99,38 @@ export class Provider {
   }
 
   /**
+   * Takes the health another replica wrote (`force` after adopting its token); when this replica's
+   * own is newer (a change Redis missed while away, or lost), writes it instead.
+   */
+  async adoptHealth (remote: SharedHealth | undefined, force = false): Promise<void> {
+    if (remote !== undefined && this.health.adopt(remote, force)) {
+      this.#savedAt = remote.changedAt
+      return
+    }
+    if (remote === undefined && this.health.shared().changedAt === 0) return
+    this.#savedAt = -1
+    await this.saveHealth()
+  }
+
+  /** Writes the health's shared part when it changed since the last write; Redis away leaves it for later. */
+  async saveHealth (): Promise<void> {
+    const state = this.health.shared()
+    if (this.#shared === undefined || state.changedAt === this.#savedAt) return
+    this.#savedAt = state.changedAt
+    await this.#shared.writeHealth(this.name, state).catch(() => { this.#savedAt = -1 })
+  }
+
+  async #loadHealth (shared: SharedProviderState): Promise<void> {
+    let remote: SharedHealth | undefined
+    try {
+      remote = await shared.readHealth(this.name)
+    } catch {
+      return // Redis away: this replica goes on with what it knows
+    }
+    await this.adoptHealth(remote)
+  }
+
+  /**
    * A fetch through the gate, the limiter and the health tracker (the Hub client uses it too).
    * `bypassGate` lets a preflight ask while the provider cools down; `record: false` keeps its
    * outcome out of the health (a check, or a candidate token, says nothing about calls in use).
@@ -110,11 +151,17 @@ export class Provider {
     const gated = options.bypassGate !== true
     // The token the caller put in its headers is the one in use now, whenever the limiter sends it.
     const generation = this.#generation
+    // Another replica may have been told to back off. (Without Redis, no await: timing as before.)
+    const shared = this.#shared
+    if (shared !== undefined) await this.#loadHealth(shared)
     // Fail fast, before queueing, while a cooldown runs (this peek never takes the half-open probe)…
     if (gated && this.#coolingDown()) this.#admit()
     return this.limiter.schedule(async () => {
-      // …and admit for real when the call's turn comes: it may have queued into a cooldown, or be the probe.
+      // …and admit for real when the call's turn comes: it may have queued into a cooldown (here or
+      // on another replica), or be the probe, which the other replicas then must not take as well.
+      if (gated && shared !== undefined) await this.#loadHealth(shared)
       if (gated) this.#admit()
+      if (gated && shared !== undefined) await this.saveHealth()
       // A call answered after a token rotation, or after another call of its burst was rate-limited,
       // says nothing new about the provider as it is now.
       const epoch = this.#rateLimitEpoch
@@ -125,11 +172,14 @@ export class Provider {
         answer = await send()
       } catch (err) {
         if (counts()) this.health.recordFailure(networkFailure(this.name, err), this.#now() - started)
+        if (shared !== undefined) await this.saveHealth()
         throw err
       }
       const { status, retryAfter } = answerOf(answer)
       if (status === 429) this.rateLimited++
       if (counts()) this.#record(status, retryAfter, this.#now() - started, epoch)
+      // In Redis before the caller hears of it: the other replicas hold back from the next call on.
+      if (shared !== undefined) await this.saveHealth()
       return answer
     })
   }

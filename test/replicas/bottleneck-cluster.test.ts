@@ -1,0 +1,116 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import t, { type Test } from 'tap'
+import { FakeProvider, type ProviderRequest } from '../fakes/fake-providers.js'
+import { TOKENS } from '../helpers/providers.js'
+import { startRedisServer, type RedisServer } from '../helpers/redis-server.js'
+import { startReplicas, type Replica } from '../helpers/replicas.js'
+
+// Issue 16, point 7: each provider's Bottleneck limiter is clustered on Redis, so its maxConcurrent
+// and minTime hold for three server processes together, as the fake upstream measures them; a
+// PROVIDERS_FILE that overrides the limiter still applies; a FLUSHALL in the middle of a run (which
+// leaves plain Bottleneck failing with ERR SETTINGS_KEY_NOT_FOUND forever) is recovered from within
+// seconds; and with Redis stopped a provider call neither hangs nor fails.
+
+t.setTimeout(240_000)
+
+const MIN_TIME_MS = 500
+// Bottleneck spaces the starts of the calls; the fake sees them after each replica's event loop and
+// socket, which on a busy two-core machine adds a few hundred ms to one and nothing to the next: a
+// generous margin. Three replicas limited each on its own would send with gaps near 0.
+const TOLERANCE_MS = 300
+
+const redis = await startRedisServer(t)
+const openai = await FakeProvider.start({ kind: 'openai', tokens: [TOKENS.openai], delayMs: 100 })
+t.teardown(async () => openai.close())
+const dir = mkdtempSync(join(tmpdir(), 'modeldepot-providers-file-'))
+t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+const providersFile = join(dir, 'providers.json')
+writeFileSync(providersFile, JSON.stringify([{ name: 'openai', limiter: { max_concurrent: 1, min_time_ms: MIN_TIME_MS } }]))
+const { replicas } = await startReplicas(t, ['a', 'b', 'c'], {
+  REDIS_URL: redis.url,
+  OPENAI_BASE_URL: openai.url,
+  OPENAI_API_KEY: TOKENS.openai,
+  PROVIDERS_FILE: providersFile
+})
+
+/** Every replica's limiter has registered with Bottleneck's keys in Redis (a client each). */
+async function limitersRegistered (server: RedisServer): Promise<void> {
+  const deadline = Date.now() + 15_000
+  const registered = async (): Promise<number> => Number((await server.command('ZCARD', 'b_modeldepot:provider:openai_client_last_seen').catch(() => ':0')).slice(1))
+  while (await registered() < replicas.length) {
+    if (Date.now() > deadline) throw new Error('the limiters never registered in Redis')
+    await sleep(100)
+  }
+}
+
+/** Three preflight checks per replica at once: each sends two requests to the upstream, one after the other. */
+async function burst (): Promise<Array<{ replica: string, status: number }>> {
+  const calls = replicas.flatMap((replica: Replica) => [1, 2, 3].map(async () => ({ replica: replica.name, status: (await replica.call('/api/providers/openai/check', { method: 'POST' })).status })))
+  return Promise.all(calls)
+}
+
+function peakOf (requests: ProviderRequest[]): number {
+  const edges = requests.flatMap((request) => [{ at: request.startedAt, step: 1 }, { at: request.endedAt ?? Infinity, step: -1 }])
+    .sort((x, y) => x.at - y.at || x.step - y.step)
+  let inFlight = 0
+  let peak = 0
+  for (const edge of edges) peak = Math.max(peak, inFlight += edge.step)
+  return peak
+}
+
+const gapsOf = (requests: ProviderRequest[]): number[] => {
+  const starts = requests.map((request) => request.startedAt).sort((x, y) => x - y)
+  return starts.slice(1).map((start, i) => start - starts[i]!)
+}
+
+/** minTime, as the upstream sees it: no two requests close together, and on average minTime apart. */
+function assertSpaced (t: Test, requests: ProviderRequest[], what: string): void {
+  const gaps = gapsOf(requests)
+  t.ok(gaps.every((gap) => gap >= MIN_TIME_MS - TOLERANCE_MS), `minTime ${what}: no two requests closer (gaps ${gaps.join(', ')} ms)`)
+  const mean = gaps.reduce((sum, gap) => sum + gap, 0) / gaps.length
+  t.ok(mean >= MIN_TIME_MS * 0.95, `and ${Math.round(mean)} ms apart on average`)
+}
+
+t.test('a PROVIDERS_FILE limiter override holds for the three replicas together', async (t) => {
+  await limitersRegistered(redis)
+  t.match((await replicas[0]!.call('/api/providers/openai')).body.limiter, { max_concurrent: 1, min_time_ms: MIN_TIME_MS })
+  openai.requests.length = 0
+  const answers = await burst()
+  t.ok(answers.every((answer) => answer.status === 200), 'every check answered')
+  t.equal(openai.requests.length, 18, 'two requests per check')
+  t.equal(peakOf(openai.requests), 1, 'maxConcurrent 1: never two requests at the upstream at once, whichever replica sent them')
+  assertSpaced(t, openai.requests, 'between any two requests of the cluster')
+})
+
+t.test('FLUSHALL in the middle of a run: every call answers, and the replicas are clustered again within seconds', async (t) => {
+  await limitersRegistered(redis)
+  const running = burst()
+  await sleep(MIN_TIME_MS * 3)
+  t.equal(await redis.command('FLUSHALL'), '+OK')
+  const answers = await running
+  t.same(answers.filter((answer) => answer.status !== 200), [], 'no call failed with SETTINGS_KEY_NOT_FOUND (or anything)')
+
+  // Recovered by themselves: Bottleneck's keys and every replica's registration are back…
+  await limitersRegistered(redis)
+  // …and the limits hold across the cluster again.
+  openai.requests.length = 0
+  const after = await burst()
+  t.ok(after.every((answer) => answer.status === 200))
+  t.equal(peakOf(openai.requests), 1, 'maxConcurrent holds again')
+  assertSpaced(t, openai.requests, 'again')
+  for (const replica of replicas) t.match(replica.server.stdout(), /re-created/, `${replica.name} logged the recovery`)
+})
+
+t.test('Redis stopped: a provider call goes through the replica\'s own limiter, no hang, no crash', async (t) => {
+  await redis.stop()
+  const answer = await replicas[1]!.call('/api/providers/openai/check', { method: 'POST' })
+  t.equal(answer.status, 200, 'the check answered without Redis')
+  t.ok(answer.body.checks.every((check: { ok: boolean }) => check.ok))
+  await redis.start()
+  await limitersRegistered(redis)
+  t.equal((await replicas[1]!.call('/api/providers/openai/check', { method: 'POST' })).status, 200, 'and with Redis back')
+  for (const replica of replicas) t.equal(replica.server.child.exitCode, null, `${replica.name} is still running`)
+})
