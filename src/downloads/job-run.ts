@@ -4,6 +4,7 @@ import { blobPath, blobsDir, incompletePath, lockPath, tmpDirOf } from '../cache
 import { ABANDONED_AFTER_MS } from '../cache/cache-temporaries.js'
 import type { DefaultModelStore } from '../cache/default-model-store.js'
 import { createSnapshotLink, hasBlob, writeRef } from '../cache/snapshot-links.js'
+import { MdStateStoreUnavailableError } from '../errors.js'
 import type { HubClient } from '../hub/hub-client.js'
 import { downloadToTmpAndMove } from './blob-fetcher.js'
 import { acquireBlobLock, tryBlobLock } from './blob-lock.js'
@@ -135,7 +136,13 @@ export class JobRun {
     // A process that was paused and lost the job to another replica must not publish over its work.
     if (fenced) await this.#ctx.store.fence(this.#job.job_id)
     await writeRef(cacheDir, this.#job.model_id, this.#job.revision, this.#plan.commit)
-    if (this.#job.set_default) await this.#ctx.defaultModel.set(this.#job.model_id)
+    if (this.#job.set_default) {
+      // The download is complete either way; a default model Redis cannot take now is said, not a failure.
+      await this.#ctx.defaultModel.set(this.#job.model_id).catch((err: unknown) => {
+        if (!(err instanceof MdStateStoreUnavailableError)) throw err
+        this.#ctx.log.warn({ job_id: this.#job.job_id, model_id: this.#job.model_id }, 'the model could not be made the default: Redis is unreachable; set it again with PUT /api/default-model')
+      })
+    }
     // Tidying up: the snapshot is complete whether or not it succeeds.
     await this.#removeLeftovers().catch((err: unknown) => {
       this.#ctx.log.warn({ job_id: this.#job.job_id, reason: (err as Error).message }, 'leftover partial files could not be removed')
