@@ -38,7 +38,8 @@ const { replicas } = await startReplicas(t, ['a', 'b', 'c'], {
 
 /** Every replica's limiter has registered with Bottleneck's keys in Redis (a client each). */
 async function limitersRegistered (server: RedisServer): Promise<void> {
-  const deadline = Date.now() + 15_000
+  // Generous: three processes that start beside the other test files on two cores take a while.
+  const deadline = Date.now() + 60_000
   const registered = async (): Promise<number> => Number((await server.command('ZCARD', 'b_modeldepot:provider:openai_client_last_seen').catch(() => ':0')).slice(1))
   while (await registered() < replicas.length) {
     if (Date.now() > deadline) throw new Error('the limiters never registered in Redis')

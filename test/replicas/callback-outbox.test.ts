@@ -2,6 +2,9 @@ import t from 'tap'
 import { CallbackReceiver } from '../fakes/callback-receiver.js'
 import { cluster, model, post, runnerOf, sleep, until } from './download-cluster.js'
 
+// Three server processes per test, beside the other test files on two cores: more than the default two minutes.
+t.setTimeout(300_000)
+
 // A callback that is due when its replica dies is sent by another replica, once, with the same body
 // and signature: the replica that ends a job puts the callback in Redis's outbox before sending it.
 

@@ -2,6 +2,9 @@ import t from 'tap'
 import type { Replica } from '../helpers/replicas.js'
 import { WEIGHTS, sleep, model, cluster, post, runnerOf } from './download-cluster.js'
 
+// Three server processes per test, beside the other test files on two cores: more than the default two minutes.
+t.setTimeout(300_000)
+
 // Three server processes, one Redis, one cache (download-cluster.ts).
 
 t.test('MAX_CONCURRENT_DOWNLOADS holds for the cluster; a queued job starts on whichever replica has room', { timeout: 120_000 }, async (t) => {

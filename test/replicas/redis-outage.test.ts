@@ -3,6 +3,9 @@ import { wrongBlobs } from '../helpers/cache-checks.js'
 import type { Replica } from '../helpers/replicas.js'
 import { WEIGHTS, cluster, model, post, runnerOf, sleep, until } from './download-cluster.js'
 
+// Three server processes per test, beside the other test files on two cores: more than the default two minutes.
+t.setTimeout(300_000)
+
 // Redis stopped in the middle of a download, then started again empty (no persistence): the
 // replicas stay up, say why they are not ready, refuse what needs Redis with 503
 // MD_STATE_STORE_UNAVAILABLE, answer for the jobs they run themselves, and the running transfer goes

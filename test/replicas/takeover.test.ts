@@ -5,6 +5,9 @@ import { wrongBlobs } from '../helpers/cache-checks.js'
 import { openStream } from '../helpers/event-stream.js'
 import { WEIGHTS, LEASE_MS, sleep, model, cluster, until, post, runnerOf } from './download-cluster.js'
 
+// Three server processes per test, beside the other test files on two cores: more than the default two minutes.
+t.setTimeout(300_000)
+
 // Three server processes, one Redis, one cache (download-cluster.ts).
 
 t.test('kill -9 of the replica running a download: another one takes it over and completes it from the partial file', { timeout: 120_000 }, async (t) => {

@@ -5,6 +5,9 @@ import { openStream } from '../helpers/event-stream.js'
 import type { Replica } from '../helpers/replicas.js'
 import { WEIGHTS, sleep, model, cluster, post } from './download-cluster.js'
 
+// Three server processes per test, beside the other test files on two cores: more than the default two minutes.
+t.setTimeout(300_000)
+
 // Three server processes, one Redis, one cache (download-cluster.ts).
 
 t.test('a download asked on one replica is seen on every replica, joined by the same request, and fetched once', { timeout: 120_000 }, async (t) => {
