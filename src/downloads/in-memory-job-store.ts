@@ -105,7 +105,11 @@ export class InMemoryJobStore implements JobStore {
     else this.#records.set(job.job_id, record)
     if (to === 'complete') this.#end(record, 'complete', {})
     else record.queuedSeq = record.order = ++this.#seq
-    return { job: this.#changed(record, true), created: true }
+    const made = this.#changed(record, true)
+    // Journaled before any of its work starts: a crash never leaves locks or partials that no
+    // journaled job explains (a shared store has written it by now too).
+    await this.flush()
+    return { job: made, created: true }
   }
 
   async claim (maxRunning: number): Promise<DownloadJob | undefined> {
