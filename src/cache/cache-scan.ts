@@ -28,29 +28,48 @@ export interface CachedModel {
 // A download or a delete may change the folder while it is read: whatever vanished between listing
 // and reading it counts as not there, so a listing never fails because the cache is in use.
 
+/**
+ * Told of every path whose change could change the scan: each directory it listed, each ref it read
+ * (huggingface_hub rewrites `refs/main` in place, which leaves its folder's mtime alone) and each
+ * partial it measured (a partial grows in place). A cached scan is still right while none of them
+ * changed (see cache-listing.ts). Blobs are not among them: a blob is written once, under its hash.
+ */
+export type ScanWatch = (path: string) => void
+const ignore: ScanWatch = () => {}
+
 /** Every model in the cache directory, read from the disk, including those other tools downloaded. */
-export async function scanCachedModels (cacheDir: string): Promise<CachedModel[]> {
-  const entries = await readdir(cacheDir, { withFileTypes: true }).catch(ifMissing([]))
+export async function scanCachedModels (cacheDir: string, watch: ScanWatch = ignore): Promise<CachedModel[]> {
   const models: CachedModel[] = []
-  for (const entry of entries) {
-    if (!entry.isDirectory() || !entry.name.startsWith('models--')) continue
-    const model = await scanCachedModel(cacheDir, entry.name.slice('models--'.length).split('--').join('/'))
+  for (const modelId of await listCachedModelIds(cacheDir, watch)) {
+    const model = await scanCachedModel(cacheDir, modelId, watch)
     if (model !== undefined) models.push(model)
   }
-  return models.sort((a, b) => a.model_id.localeCompare(b.model_id))
+  return sortModels(models)
 }
 
+/** The ids of the `models--*` folders in the cache directory (a folder may still hold nothing). */
+export async function listCachedModelIds (cacheDir: string, watch: ScanWatch = ignore): Promise<string[]> {
+  watch(cacheDir)
+  const entries = await readdir(cacheDir, { withFileTypes: true }).catch(ifMissing([]))
+  return entries.filter((entry) => entry.isDirectory() && entry.name.startsWith('models--'))
+    .map((entry) => entry.name.slice('models--'.length).split('--').join('/'))
+}
+
+export const sortModels = (models: CachedModel[]): CachedModel[] => models.sort((a, b) => a.model_id.localeCompare(b.model_id))
+
 /** One model, or undefined when nothing of it is in the cache. */
-export async function scanCachedModel (cacheDir: string, modelId: string): Promise<CachedModel | undefined> {
+export async function scanCachedModel (cacheDir: string, modelId: string, watch: ScanWatch = ignore): Promise<CachedModel | undefined> {
   const dir = join(cacheDir, repoFolderName(modelId))
+  watch(dir)
   if (!(await isDirectory(dir))) return undefined
-  const refsByCommit = await readRefs(join(dir, 'refs'))
+  const refsByCommit = await readRefs(join(dir, 'refs'), watch)
   const blobSizes = new Map<string, { size: number, mtimeMs: number }>()
   const revisions: CachedRevision[] = []
 
+  watch(join(dir, 'snapshots'))
   for (const commit of await listDirectories(join(dir, 'snapshots'))) {
     const revisionBlobs = new Map<string, { size: number, mtimeMs: number }>()
-    for (const file of await walkFiles(join(dir, 'snapshots', commit))) {
+    for (const file of await walkFiles(join(dir, 'snapshots', commit), watch)) {
       const blob = await realpath(file).catch(ifMissing(undefined))
       if (blob === undefined) continue // a dangling link: the file is not really there
       const stats = await stat(blob).catch(ifMissing(undefined))
@@ -68,7 +87,7 @@ export async function scanCachedModel (cacheDir: string, modelId: string): Promi
     })
   }
 
-  const incompleteBytes = await sumIncomplete(join(dir, 'blobs'))
+  const incompleteBytes = await sumIncomplete(join(dir, 'blobs'), watch)
   if (revisions.length === 0 && incompleteBytes === 0) return undefined
   const blobs = [...blobSizes.values()]
   const newestBlob = Math.max(0, ...blobs.map((blob) => blob.mtimeMs))
@@ -86,9 +105,10 @@ export async function scanCachedModel (cacheDir: string, modelId: string): Promi
 }
 
 /** `refs/` files, nested ones included (`refs/pr/1`), grouped by the commit they hold. */
-export async function readRefs (refsDir: string): Promise<Map<string, string[]>> {
+export async function readRefs (refsDir: string, watch: ScanWatch = ignore): Promise<Map<string, string[]>> {
   const byCommit = new Map<string, string[]>()
-  for (const file of await walkFiles(refsDir)) {
+  for (const file of await walkFiles(refsDir, watch)) {
+    watch(file)
     const content = await readFile(file, 'utf8').catch(ifMissing(undefined))
     if (content === undefined) continue
     const commit = content.trim()
@@ -98,13 +118,14 @@ export async function readRefs (refsDir: string): Promise<Map<string, string[]>>
   return byCommit
 }
 
-/** Every file (or symlink) under a directory, depth first; none when it does not exist. */
-export async function walkFiles (dir: string): Promise<string[]> {
+/** Every file (or symlink) under a directory, depth first; none when it does not exist. `watch` hears of each directory listed. */
+export async function walkFiles (dir: string, watch: ScanWatch = ignore): Promise<string[]> {
+  watch(dir)
   const entries = await readdir(dir, { withFileTypes: true }).catch(ifMissing([]))
   const files: string[] = []
   for (const entry of entries) {
     const path = join(dir, entry.name)
-    if (entry.isDirectory()) files.push(...await walkFiles(path))
+    if (entry.isDirectory()) files.push(...await walkFiles(path, watch))
     else files.push(path)
   }
   return files
@@ -115,10 +136,13 @@ async function listDirectories (dir: string): Promise<string[]> {
   return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name)
 }
 
-async function sumIncomplete (blobsDir: string): Promise<number> {
+async function sumIncomplete (blobsDir: string, watch: ScanWatch): Promise<number> {
   let total = 0
+  watch(blobsDir)
   for (const entry of await readdir(blobsDir).catch(ifMissing([]))) {
-    if (entry.endsWith('.incomplete')) total += (await lstat(join(blobsDir, entry)).catch(ifMissing(undefined)))?.size ?? 0
+    if (!entry.endsWith('.incomplete')) continue
+    watch(join(blobsDir, entry))
+    total += (await lstat(join(blobsDir, entry)).catch(ifMissing(undefined)))?.size ?? 0
   }
   return total
 }
