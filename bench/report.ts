@@ -101,8 +101,9 @@ export function resumeSection (r: Pick<BenchResults, 'settings' | 'resume'>): st
         num(round.secondsAfterRestart, 1)
       ])),
     '',
-    'A parted file resumes each part from its last checkpoint (saved every 250 ms), so up to a quarter second of each part',
-    'comes down twice; the restart also waits for the killed server\'s blob locks to go stale (up to 10 s).',
+    'A parted file resumes each part from its last checkpoint (saved every 250 ms) plus what the part wrote after it, read',
+    'from the partial (src/downloads/written-past-checkpoint.ts); the restart also waits for the killed server\'s blob locks to',
+    'go stale (up to 10 s).',
     ''
   ].join('\n')
 }
