@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import { Type, type Static } from 'typebox'
 import { CacheWritability } from '../src/cache/cache-writability.js'
+import type { LogLevel } from '../src/config.js'
 import { RefTo } from '../src/json-schema.js'
 import { uptimeSeconds, VERSION } from '../src/service-info.js'
 
@@ -16,11 +17,20 @@ type Health = Static<typeof HealthSchema>
 
 const healthRef = (description: string) => RefTo(HealthSchema, { description })
 
-// Health routes stay open and outside the rate limit: orchestrators poll them.
+// Health routes stay open and outside the rate limit: orchestrators poll them. At LOG_LEVEL=info their
+// requests are not logged (a probe every few seconds is noise, and its two log lines, redacted and
+// scrubbed, cost more than the answer: issue 18); debug and trace log them, and warnings still show.
+const probeLogLevel = (level: LogLevel): LogLevel | undefined => level === 'info' ? 'warn' : undefined
 const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addSchema(HealthSchema)
-  // Checked on a timer, not per call: /health must cost no more than a hello-world (issue 18).
-  const writability = new CacheWritability(app.config.hubCacheDir, app.config.healthCheckIntervalMs)
+  const logLevel = probeLogLevel(app.config.logLevel)
+  const quiet = logLevel === undefined ? {} : { logLevel }
+  // Checked on a timer, not per call: /health must cost no more than a hello-world (issue 18). Its
+  // changes are logged, so a cache that stopped being writable shows in the logs without a line per probe.
+  const writability = new CacheWritability(app.config.hubCacheDir, app.config.healthCheckIntervalMs, (check) => {
+    if (check.ok) app.log.info('the model cache directory is writable')
+    else app.log.warn({ reason: check.reason }, 'the model cache directory is not writable: /health and /health/ready answer 503')
+  })
   await writability.start()
   app.addHook('onClose', async () => { writability.stop() })
 
@@ -49,6 +59,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   // Redis away is no reason to restart a replica (the Docker HEALTHCHECK calls /health): only readiness says it.
   app.get('/health', {
+    ...quiet,
     config: { answersWhileClosing: true },
     schema: {
       operationId: 'getHealth',
@@ -62,6 +73,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   // Alive while it drains: a failed liveness check would have it killed mid-shutdown.
   app.get('/health/live', {
+    ...quiet,
     config: { answersWhileClosing: true },
     schema: {
       operationId: 'getLiveness',
@@ -74,6 +86,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async () => snapshot())
 
   app.get('/health/ready', {
+    ...quiet,
     config: { answersWhileClosing: true },
     schema: {
       operationId: 'getReadiness',

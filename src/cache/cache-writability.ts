@@ -13,14 +13,18 @@ export class CacheWritability {
   readonly #dir: string
   readonly #intervalMs: number
   readonly #now: () => number
+  readonly #onChange: (check: CacheDirCheck) => void
   #last: CacheDirCheck = { ok: false, reason: 'the model cache directory has not been checked yet' }
+  #checked = false
   #running: Promise<void> | undefined
   #runningSince = 0
   #timer: NodeJS.Timeout | undefined
 
-  constructor (dir: string, intervalMs: number, now: () => number = Date.now) {
+  /** `onChange` hears of each check whose answer differs from the one before (the first one, only if it failed). */
+  constructor (dir: string, intervalMs: number, onChange: (check: CacheDirCheck) => void = () => {}, now: () => number = Date.now) {
     this.#dir = dir
     this.#intervalMs = intervalMs
+    this.#onChange = onChange
     this.#now = now
   }
 
@@ -39,7 +43,13 @@ export class CacheWritability {
   async check (): Promise<void> {
     if (this.#running === undefined) {
       this.#runningSince = this.#now()
-      this.#running = checkCacheDirWritable(this.#dir).then((result) => { this.#last = result })
+      this.#running = checkCacheDirWritable(this.#dir).then((result) => {
+        const before: CacheDirCheck = this.#checked ? this.#last : { ok: true }
+        const changed = result.ok !== before.ok || (!result.ok && !before.ok && result.reason !== before.reason)
+        this.#last = result
+        this.#checked = true
+        if (changed) this.#onChange(result)
+      })
         .finally(() => { this.#running = undefined })
     }
     return this.#running
