@@ -1,5 +1,6 @@
 import { LOAD_TARGETS } from './api-overhead.js'
 import { mb, num, range, table } from './format.js'
+import type { Machine } from './machine.js'
 import {
   definedSpread, eventLoopDuringDownload, mbPerSecond, peakRssLarge, peakRssSmall, reportedEventLoop, speedRatios, speeds, type BenchResults
 } from './results-model.js'
@@ -26,6 +27,9 @@ function throughputTable (r: BenchResults, run: ThroughputResult): string {
   ]))
 }
 
+export const machineLine = (m: Machine): string =>
+  `${m.date} · ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB RAM · Node ${m.node} · ${m.os} · temp dir on ${m.fileSystem} · ${m.curl}`
+
 /** The whole run as Markdown: what stdout shows and bench/results/*.md keeps. */
 export function renderReport (r: BenchResults): string {
   const { machine: m, settings: s } = r
@@ -33,7 +37,7 @@ export function renderReport (r: BenchResults): string {
   return [
     `# modeldepot benchmarks (${s.quick ? 'quick' : 'full'} run)`,
     '',
-    `${m.date} · ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB RAM · Node ${m.node} · ${m.os} · temp dir on ${m.fileSystem} · ${m.curl}`,
+    machineLine(m),
     '',
     'Everything runs on loopback on this one machine: the fake Hub (test/fakes, generated content) in a process of its own, and',
     'modeldepot started as `node dist/src/server.js` with its default settings, except `RATE_LIMIT_PER_MINUTE=1000000000` so load',
@@ -66,6 +70,24 @@ export function renderReport (r: BenchResults): string {
     `${range(mbSpread(definedSpread(r.throughput.rounds.map((round) => round.api.eventLoop.peakMemory?.arrayBuffers))))} MB.`,
     `CPU of the server process (all threads) per download of ${shards}: ${range(definedSpread(r.throughput.rounds.map((round) => round.api.cpuSeconds)), 1, ' s')}.`,
     '',
+    resumeSection(r),
+    overheadSection(r),
+    `While ${shards} download: GET /api/download-progress?job_id answered ${num(r.underDownload.load.requestsPerSecond, 0)} req/s at p99 ${num(r.underDownload.load.p99Ms, 0)} ms;`,
+    `the download ran at ${num(mbPerSecond(r.underDownload.downloadBytes, r.underDownload.downloadSeconds))} MB/s (${num(speeds(r, 'modeldepot').median)} MB/s without the load).`,
+    'Event-loop lag p99, measured inside the server by a preloaded probe (bench/event-loop-probe.ts) from the POST to the end:',
+    `${range(eventLoopDuringDownload(r), 1, ' ms')} over the plain downloads of (1), ${num(r.underDownload.eventLoop.p99Ms, 1)} ms (max ${num(r.underDownload.eventLoop.maxMs, 0)} ms)`,
+    `with the load on top. The server's own \`event_loop_delay_p99_ms\` (GET /api/system-status) read ${range(reportedEventLoop(r), 1, ' ms')} after the plain`,
+    'downloads: it counts since start-up and its samples include their 20 ms interval.',
+    '',
+    scaleSection(r),
+    ''
+  ].join('\n')
+}
+
+/** (3) alone: in the full report, and what `--only=resume` prints. */
+export function resumeSection (r: Pick<BenchResults, 'settings' | 'resume'>): string {
+  const shards = `2 × ${r.settings.shardBytes / MiB} MiB`
+  return [
     `## 3. Resume: kill -9 at half way through ${shards}, restart, same request`,
     '',
     table(['Round', 'Job progress at the kill', 'Missing (checked on disk)', 'Missing (restarted plan says)', 'Fetched after restart', 'Fetched ÷ missing', 'Seconds to complete after restart'],
@@ -79,9 +101,17 @@ export function renderReport (r: BenchResults): string {
         num(round.secondsAfterRestart, 1)
       ])),
     '',
-    'A parted file resumes each part from its last checkpoint (saved every 250 ms), so up to a quarter second of each part',
-    'comes down twice; the restart also waits for the killed server\'s blob locks to go stale (up to 10 s).',
-    '',
+    'A parted file resumes each part from its last checkpoint (saved every 250 ms) plus what the part wrote after it, read',
+    'from the partial (src/downloads/written-past-checkpoint.ts); the restart also waits for the killed server\'s blob locks to',
+    'go stale (up to 10 s).',
+    ''
+  ].join('\n')
+}
+
+/** (4), its table: /health and download-progress beside a bare Fastify hello-world. */
+export function overheadSection (r: Pick<BenchResults, 'settings' | 'overhead'>): string {
+  const s = r.settings
+  return [
     `## 4. API overhead: autocannon, ${s.connections} connections, ${s.loadSeconds} s × ${s.loadRounds} rounds`,
     '',
     table(['Target', 'Requests/s', 'p99 ms', 'Req/s ÷ hello-world', 'p99 ÷ hello-world', 'Server CPU % (median)'], LOAD_TARGETS.map((name) => {
@@ -96,14 +126,14 @@ export function renderReport (r: BenchResults): string {
         num(definedSpread(runs.map((run) => run.serverCpuPercent))?.median, 0)
       ]
     })),
-    '',
-    `While ${shards} download: GET /api/download-progress?job_id answered ${num(r.underDownload.load.requestsPerSecond, 0)} req/s at p99 ${num(r.underDownload.load.p99Ms, 0)} ms;`,
-    `the download ran at ${num(mbPerSecond(r.underDownload.downloadBytes, r.underDownload.downloadSeconds))} MB/s (${num(speeds(r, 'modeldepot').median)} MB/s without the load).`,
-    'Event-loop lag p99, measured inside the server by a preloaded probe (bench/event-loop-probe.ts) from the POST to the end:',
-    `${range(eventLoopDuringDownload(r), 1, ' ms')} over the plain downloads of (1), ${num(r.underDownload.eventLoop.p99Ms, 1)} ms (max ${num(r.underDownload.eventLoop.maxMs, 0)} ms)`,
-    `with the load on top. The server's own \`event_loop_delay_p99_ms\` (GET /api/system-status) read ${range(reportedEventLoop(r), 1, ' ms')} after the plain`,
-    'downloads: it counts since start-up and its samples include their 20 ms interval.',
-    '',
+    ''
+  ].join('\n')
+}
+
+/** (5): latencies with many queued jobs and with a many-file repository. */
+export function scaleSection (r: Pick<BenchResults, 'settings' | 'queue' | 'manyFiles'>): string {
+  const s = r.settings
+  return [
     `## 5. Scale: ${s.queuedJobs} queued jobs, a ${s.manyFiles}-file repository`,
     '',
     table(['Call', 'p50 ms', 'p99 ms', 'max ms', 'Calls'], [...r.queue, ...r.manyFiles.latencies].map((latency) => [
@@ -114,7 +144,6 @@ export function renderReport (r: BenchResults): string {
       String(latency.samples.length)
     ])),
     '',
-    `The ${s.manyFiles} files downloaded in ${num(r.manyFiles.downloadSeconds, 1)} s (${num(s.manyFiles / r.manyFiles.downloadSeconds, 0)} files/s).`,
-    ''
+    `The ${s.manyFiles} files downloaded in ${num(r.manyFiles.downloadSeconds, 1)} s (${num(s.manyFiles / r.manyFiles.downloadSeconds, 0)} files/s).`
   ].join('\n')
 }

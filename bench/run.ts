@@ -3,11 +3,11 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { measureOverhead, measureOverheadDuringDownload } from './api-overhead.js'
 import type { BenchContext } from './bench-context.js'
-import { manyFilesModel, oneFileModel, weightsModel } from './bench-models.js'
+import { manyFilesModel, oneFileModel, weightsModel, type BenchModel } from './bench-models.js'
 import { startSession } from './bench-session.js'
 import { HubProcess } from './hub-control.js'
 import { describeMachine } from './machine.js'
-import { renderReport } from './report.js'
+import { machineLine, overheadSection, renderReport, resumeSection, scaleSection } from './report.js'
 import { measureResume } from './resume.js'
 import { measureManyFiles, measureQueue } from './scale.js'
 import { FULL, QUICK } from './settings.js'
@@ -18,12 +18,23 @@ import { measureCappedThroughput, measureMemory, measureThroughput } from './thr
 // measure (a failed download, an error under load) exits non-zero. `--cpu-prof` also writes a V8
 // CPU profile of every server that downloads in (1) and (2) to bench/results/profiles/ (the
 // figures of such a run carry the profiler's cost, so its report goes to profiled.md).
+// `--only=resume,overhead,queue,many-files` runs just those sections (at full size unless --quick)
+// and writes them to bench/results/only-<sections>.md, so latest.md only ever holds a whole run.
 
 const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url))
 
 const quick = process.argv.includes('--quick')
 const profiled = process.argv.includes('--cpu-prof')
 const settings = quick ? QUICK : FULL
+const SECTIONS = ['resume', 'overhead', 'queue', 'many-files'] as const
+type Section = (typeof SECTIONS)[number]
+const onlyArg = process.argv.find((arg) => arg.startsWith('--only='))
+const only = onlyArg?.slice('--only='.length).split(',').filter((name) => name !== '')
+const unknown = only?.filter((name) => !(SECTIONS as readonly string[]).includes(name)) ?? []
+if (unknown.length > 0 || only?.length === 0) {
+  process.stderr.write(`--only takes some of ${SECTIONS.join(', ')} (got ${onlyArg ?? ''})\n`)
+  process.exit(2)
+}
 const profilesDir = join(RESULTS_DIR, 'profiles')
 const { workDir, note, cleanUp } = startSession('bench')
 
@@ -40,7 +51,18 @@ try {
   const queued = Array.from({ length: settings.queuedJobs }, (_, i) => oneFileModel(`bench/queued-${String(i).padStart(4, '0')}`, { path: 'config.json', bytes: 700, lfs: false }, 1000 + i))
   const manyFiles = manyFilesModel('bench/many-files', settings.manyFiles)
   note(`${quick ? 'quick' : 'full'} run in ${workDir}; the fake Hub hashes its files`)
-  await hub.addModels([weights, smallWeights, cappedWeights, tiny, ...blockers, ...queued, manyFiles])
+  if (only !== undefined) await runSections(ctx, only as Section[], { weights, tiny, blockers, queued, manyFiles })
+  else await runAll(ctx, { weights, smallWeights, cappedWeights, tiny, blockers, queued, manyFiles })
+} finally {
+  await hub.stop()
+  cleanUp()
+}
+// Keep-alive sockets of the API client would hold the process open.
+process.exit(0)
+
+async function runAll (ctx: BenchContext, models: SectionModels & { smallWeights: BenchModel, cappedWeights: BenchModel }): Promise<void> {
+  const { weights, smallWeights, cappedWeights, tiny, blockers, queued, manyFiles } = models
+  await ctx.hub.addModels([weights, smallWeights, cappedWeights, tiny, ...blockers, ...queued, manyFiles])
 
   const throughput = await measureThroughput(ctx, weights)
   const capped = await measureCappedThroughput(ctx, cappedWeights, settings.capBytesPerSecond)
@@ -58,9 +80,36 @@ try {
   writeFileSync(file, report)
   note(`done; written to ${file}`)
   if (profiled) note(`CPU profiles in ${profilesDir}; summarize one with: node dist/bench/profile-summary.js FILE.cpuprofile`)
-} finally {
-  await hub.stop()
-  cleanUp()
 }
-// Keep-alive sockets of the API client would hold the process open.
-process.exit(0)
+
+interface SectionModels { weights: BenchModel, tiny: BenchModel, blockers: BenchModel[], queued: BenchModel[], manyFiles: BenchModel }
+
+/** Some sections alone, each rendered as in the full report, to their own file. */
+async function runSections (ctx: BenchContext, sections: Section[], models: SectionModels): Promise<void> {
+  const wants = (section: Section): boolean => sections.includes(section)
+  await ctx.hub.addModels([
+    ...(wants('resume') ? [models.weights] : []),
+    ...(wants('overhead') ? [models.tiny] : []),
+    ...(wants('queue') ? [...models.blockers, ...models.queued] : []),
+    ...(wants('many-files') ? [models.manyFiles] : [])
+  ])
+  const parts = [
+    `# modeldepot benchmarks (${sections.join(', ')} only, ${quick ? 'quick' : 'full'} sizes)`,
+    '',
+    machineLine(describeMachine()),
+    ''
+  ]
+  if (wants('resume')) parts.push(resumeSection({ settings, resume: await measureResume(ctx, models.weights) }))
+  if (wants('overhead')) parts.push(overheadSection({ settings, overhead: await measureOverhead(ctx, models.tiny) }))
+  if (wants('queue') || wants('many-files')) {
+    const queue = wants('queue') ? await measureQueue(ctx, models.blockers, models.queued) : []
+    const manyFiles = wants('many-files') ? await measureManyFiles(ctx, models.manyFiles) : { latencies: [], downloadSeconds: Number.NaN }
+    parts.push(scaleSection({ settings, queue, manyFiles }), '')
+  }
+  const report = parts.join('\n')
+  process.stdout.write(`${report}\n`)
+  mkdirSync(RESULTS_DIR, { recursive: true })
+  const file = join(RESULTS_DIR, `only-${sections.join('-')}${quick ? '-quick' : ''}.md`)
+  writeFileSync(file, report)
+  ctx.note(`done; written to ${file}`)
+}

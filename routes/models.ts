@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type, type Static } from 'typebox'
 import { errorRef } from '../plugins/errors.js'
-import { scanCachedModel, scanCachedModels, type CachedModel as ScannedModel } from '../src/cache/cache-scan.js'
+import { scanCachedModel, type CachedModel as ScannedModel } from '../src/cache/cache-scan.js'
 import type { DefaultModelStore } from '../src/cache/default-model-store.js'
 import { diskSpace, type DiskSpace } from '../src/cache/disk-space.js'
 import { deleteModel } from '../src/downloads/model-deletion.js'
@@ -90,8 +90,9 @@ const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: { ...ModelList, description: 'The cached models' } }
     }
   }, async () => {
-    const [models, disk, defaultModel] = await Promise.all([scanCachedModels(cacheDir), diskSpace(cacheDir), app.defaultModel.get()])
-    const totalBytes = models.reduce((total, model) => total + model.size_bytes + model.incomplete_bytes, 0)
+    // The scan is kept between calls (CachedScan says when it is read again); is_default is not part
+    // of it but read at each call, so a change of the default model shows without invalidating anything.
+    const [{ models, total_bytes: totalBytes }, disk, defaultModel] = await Promise.all([app.cachedScan.get(), diskSpace(cacheDir), app.defaultModel.get()])
     return {
       cache_dir: cacheDir,
       models: models.map((model) => ({ ...model, size_mb: toMb(model.size_bytes), is_default: model.model_id === defaultModel.model_id })),

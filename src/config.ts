@@ -32,6 +32,7 @@ export const EnvSchema = Type.Object({
   HOME: Type.Optional(Type.String({ description: 'the home directory' })),
   DEFAULT_MODEL: Type.Optional(Type.String({ description: 'a Hub model id such as org/name' })),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 10000, description: 'milliseconds, 0 or more' }),
+  HEALTH_CHECK_INTERVAL_MS: Type.Integer({ minimum: 10, default: 5000, description: 'milliseconds, at least 10' }),
   JOB_HISTORY_MAX: Type.Integer({ minimum: 0, default: 100, description: 'a number of finished jobs, 0 or more' }),
   JOB_HISTORY_MAX_AGE_S: Type.Integer({ minimum: 0, default: 604800, description: 'seconds, 0 or more' }),
   EVENT_STREAMS_MAX: Type.Integer({ minimum: 1, default: 100, description: 'a number of open streams, at least 1' }),
@@ -112,6 +113,8 @@ export interface Config {
   hubCacheDir: string
   defaultModel: string | undefined
   shutdownTimeoutMs: number
+  /** How often the cache directory's writability is checked for /health and /health/ready. */
+  healthCheckIntervalMs: number
   callbacks: CallbackSettings & { allowedHosts: AllowedHost[] | undefined }
   eventStreams: { maxOpen: number, heartbeatMs: number }
   jobHistory: JournalSettings
@@ -159,6 +162,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     hubCacheDir: resolveHubCacheDir({ ...raw, ...parsed, HOME: parsed.HOME ?? homedir() }),
     defaultModel: parseDefaultModel(parsed.DEFAULT_MODEL),
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,
+    healthCheckIntervalMs: parsed.HEALTH_CHECK_INTERVAL_MS,
     eventStreams: { maxOpen: parsed.EVENT_STREAMS_MAX, heartbeatMs: parsed.EVENT_STREAM_HEARTBEAT_MS },
     jobHistory: { historyMax: parsed.JOB_HISTORY_MAX, historyMaxAgeMs: parsed.JOB_HISTORY_MAX_AGE_S * 1000 },
     callbacks: {

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto'
-import { mkdir, unlink, writeFile } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { access, mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 
 export interface CacheDirEnv {
@@ -40,16 +40,23 @@ function expandVars (path: string, env: Record<string, unknown>): string {
 
 export type CacheDirCheck = { ok: true } | { ok: false, reason: string }
 
-/** Can the model cache directory be created and written? Readiness depends on it. */
+/**
+ * Can the model cache directory be created and written? Readiness depends on it. Asked of the
+ * directory itself (access(2) with W_OK, which also answers EROFS on a read-only mount) rather than
+ * by writing a probe file: nothing of modeldepot's may appear in the hub cache root, not even for a
+ * moment (huggingface_hub's scan_cache_dir warns about every entry it does not know, issue 17).
+ */
 export async function checkCacheDirWritable (dir: string): Promise<CacheDirCheck> {
-  const probe = join(dir, '.modeldepot', `probe-${randomUUID()}`)
   try {
-    await mkdir(join(dir, '.modeldepot'), { recursive: true })
-    await writeFile(probe, '')
-    await unlink(probe)
+    await mkdir(dir, { recursive: true })
+    if (!(await stat(dir)).isDirectory()) return notWritable('ENOTDIR')
+    await access(dir, constants.W_OK | constants.X_OK)
     return { ok: true }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'unknown error'
-    return { ok: false, reason: `the model cache directory cannot be created or written (${code})` }
+    // mkdir -p of a path that is a file: it exists, but not as a directory.
+    return notWritable(code === 'EEXIST' ? 'ENOTDIR' : code)
   }
 }
+
+const notWritable = (code: string): CacheDirCheck => ({ ok: false, reason: `the model cache directory cannot be created or written (${code})` })

@@ -1,4 +1,5 @@
-import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises'
+import type { Stats } from 'node:fs'
+import { lstat, readdir, readFile, stat } from 'node:fs/promises'
 import { join, relative, sep } from 'node:path'
 import { repoFolderName } from './cache-layout.js'
 
@@ -28,33 +29,48 @@ export interface CachedModel {
 // A download or a delete may change the folder while it is read: whatever vanished between listing
 // and reading it counts as not there, so a listing never fails because the cache is in use.
 
+/**
+ * Told of every path whose change could change the scan: each directory it listed, each ref it read
+ * (huggingface_hub rewrites `refs/main` in place, which leaves its folder's mtime alone) and each
+ * partial it measured (a partial grows in place). A cached scan is still right while none of them
+ * changed (see cache-listing.ts). Blobs are not among them: a blob is written once, under its hash.
+ */
+export type ScanWatch = (path: string) => void
+const ignore: ScanWatch = () => {}
+
 /** Every model in the cache directory, read from the disk, including those other tools downloaded. */
-export async function scanCachedModels (cacheDir: string): Promise<CachedModel[]> {
-  const entries = await readdir(cacheDir, { withFileTypes: true }).catch(ifMissing([]))
+export async function scanCachedModels (cacheDir: string, watch: ScanWatch = ignore): Promise<CachedModel[]> {
   const models: CachedModel[] = []
-  for (const entry of entries) {
-    if (!entry.isDirectory() || !entry.name.startsWith('models--')) continue
-    const model = await scanCachedModel(cacheDir, entry.name.slice('models--'.length).split('--').join('/'))
+  for (const modelId of await listCachedModelIds(cacheDir, watch)) {
+    const model = await scanCachedModel(cacheDir, modelId, watch)
     if (model !== undefined) models.push(model)
   }
-  return models.sort((a, b) => a.model_id.localeCompare(b.model_id))
+  return sortModels(models)
 }
 
+/** The ids of the `models--*` folders in the cache directory (a folder may still hold nothing). */
+export async function listCachedModelIds (cacheDir: string, watch: ScanWatch = ignore): Promise<string[]> {
+  watch(cacheDir)
+  const entries = await readdir(cacheDir, { withFileTypes: true }).catch(ifMissing([]))
+  return entries.filter((entry) => entry.isDirectory() && entry.name.startsWith('models--'))
+    .map((entry) => entry.name.slice('models--'.length).split('--').join('/'))
+}
+
+export const sortModels = (models: CachedModel[]): CachedModel[] => models.sort((a, b) => a.model_id.localeCompare(b.model_id))
+
 /** One model, or undefined when nothing of it is in the cache. */
-export async function scanCachedModel (cacheDir: string, modelId: string): Promise<CachedModel | undefined> {
+export async function scanCachedModel (cacheDir: string, modelId: string, watch: ScanWatch = ignore): Promise<CachedModel | undefined> {
   const dir = join(cacheDir, repoFolderName(modelId))
+  watch(dir)
   if (!(await isDirectory(dir))) return undefined
-  const refsByCommit = await readRefs(join(dir, 'refs'))
+  const refsByCommit = await readRefs(join(dir, 'refs'), watch)
   const blobSizes = new Map<string, { size: number, mtimeMs: number }>()
   const revisions: CachedRevision[] = []
 
+  watch(join(dir, 'snapshots'))
   for (const commit of await listDirectories(join(dir, 'snapshots'))) {
     const revisionBlobs = new Map<string, { size: number, mtimeMs: number }>()
-    for (const file of await walkFiles(join(dir, 'snapshots', commit))) {
-      const blob = await realpath(file).catch(ifMissing(undefined))
-      if (blob === undefined) continue // a dangling link: the file is not really there
-      const stats = await stat(blob).catch(ifMissing(undefined))
-      if (stats === undefined) continue // deleted since the link was read
+    for (const { blob, stats } of await statLinkTargets(await walkFiles(join(dir, 'snapshots', commit), watch))) {
       revisionBlobs.set(blob, { size: stats.size, mtimeMs: stats.mtimeMs })
       blobSizes.set(blob, { size: stats.size, mtimeMs: stats.mtimeMs })
     }
@@ -68,7 +84,7 @@ export async function scanCachedModel (cacheDir: string, modelId: string): Promi
     })
   }
 
-  const incompleteBytes = await sumIncomplete(join(dir, 'blobs'))
+  const incompleteBytes = await sumIncomplete(join(dir, 'blobs'), watch)
   if (revisions.length === 0 && incompleteBytes === 0) return undefined
   const blobs = [...blobSizes.values()]
   const newestBlob = Math.max(0, ...blobs.map((blob) => blob.mtimeMs))
@@ -85,10 +101,28 @@ export async function scanCachedModel (cacheDir: string, modelId: string): Promi
   }
 }
 
+const STATS_AT_ONCE = 64
+
+/**
+ * What each snapshot file is: its blob (the same file, linked from several revisions, counts once) and
+ * its size and time. One stat that follows the link, identified by device and inode, rather than a
+ * realpath and a stat; several at once, as a 10 000-file snapshot waits on the thread pool 10 000 times.
+ * A dangling link (the file is not really there) or one deleted since it was listed is left out.
+ */
+async function statLinkTargets (files: string[]): Promise<Array<{ blob: string, stats: Stats }>> {
+  const found: Array<{ blob: string, stats: Stats }> = []
+  for (let i = 0; i < files.length; i += STATS_AT_ONCE) {
+    const batch = await Promise.all(files.slice(i, i + STATS_AT_ONCE).map(async (file) => stat(file).catch(ifMissing(undefined))))
+    for (const stats of batch) if (stats !== undefined) found.push({ blob: `${stats.dev}:${stats.ino}`, stats })
+  }
+  return found
+}
+
 /** `refs/` files, nested ones included (`refs/pr/1`), grouped by the commit they hold. */
-export async function readRefs (refsDir: string): Promise<Map<string, string[]>> {
+export async function readRefs (refsDir: string, watch: ScanWatch = ignore): Promise<Map<string, string[]>> {
   const byCommit = new Map<string, string[]>()
-  for (const file of await walkFiles(refsDir)) {
+  for (const file of await walkFiles(refsDir, watch)) {
+    watch(file)
     const content = await readFile(file, 'utf8').catch(ifMissing(undefined))
     if (content === undefined) continue
     const commit = content.trim()
@@ -98,13 +132,14 @@ export async function readRefs (refsDir: string): Promise<Map<string, string[]>>
   return byCommit
 }
 
-/** Every file (or symlink) under a directory, depth first; none when it does not exist. */
-export async function walkFiles (dir: string): Promise<string[]> {
+/** Every file (or symlink) under a directory, depth first; none when it does not exist. `watch` hears of each directory listed. */
+export async function walkFiles (dir: string, watch: ScanWatch = ignore): Promise<string[]> {
+  watch(dir)
   const entries = await readdir(dir, { withFileTypes: true }).catch(ifMissing([]))
   const files: string[] = []
   for (const entry of entries) {
     const path = join(dir, entry.name)
-    if (entry.isDirectory()) files.push(...await walkFiles(path))
+    if (entry.isDirectory()) files.push(...await walkFiles(path, watch))
     else files.push(path)
   }
   return files
@@ -115,10 +150,13 @@ async function listDirectories (dir: string): Promise<string[]> {
   return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name)
 }
 
-async function sumIncomplete (blobsDir: string): Promise<number> {
+async function sumIncomplete (blobsDir: string, watch: ScanWatch): Promise<number> {
   let total = 0
+  watch(blobsDir)
   for (const entry of await readdir(blobsDir).catch(ifMissing([]))) {
-    if (entry.endsWith('.incomplete')) total += (await lstat(join(blobsDir, entry)).catch(ifMissing(undefined)))?.size ?? 0
+    if (!entry.endsWith('.incomplete')) continue
+    watch(join(blobsDir, entry))
+    total += (await lstat(join(blobsDir, entry)).catch(ifMissing(undefined)))?.size ?? 0
   }
   return total
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { mkdir, readFile, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
+import { withBytesPastCheckpoints } from './written-past-checkpoint.js'
 
 /** A byte range of a file, fetched over its own connection; `done` bytes of it are on disk. */
 export interface Part { start: number, length: number, done: number }
@@ -40,7 +41,8 @@ interface Saved { etag: string, size: number, parts: Part[] }
 /**
  * Which bytes of a parted `.incomplete` are on disk, in `{etag}.incomplete.parts.json` beside it, so
  * each part resumes on its own after a restart. `done` is only ever saved after its bytes were
- * written, so it can lag behind the disk (those bytes are fetched again) but never run ahead.
+ * written, so it can lag behind the disk but never run ahead; `load` counts in what the disk holds
+ * past it (withBytesPastCheckpoints), so those bytes are not fetched again.
  */
 export class PartState {
   readonly #partial: string
@@ -57,19 +59,22 @@ export class PartState {
    * The saved parts, if they still describe the partial file: the same blob, parts that cover it
    * end to end, and no byte claimed past the end of what is on disk (a state left beside a partial
    * that was truncated or replaced since). Anything else is stale, and only a plain prefix is trusted.
+   * Each valid part then counts the bytes it wrote after the state was saved.
    */
   async load (etag: string, size: number): Promise<Part[] | undefined> {
+    let saved: Saved
     try {
-      const saved = JSON.parse(await readFile(this.#file, 'utf8')) as Saved
+      saved = JSON.parse(await readFile(this.#file, 'utf8')) as Saved
       const onDisk = (await stat(this.#partial)).size
       const onDiskOnly = (part: Part): boolean =>
         Number.isInteger(part.done) && part.done >= 0 && part.done <= part.length && (part.done === 0 || part.start + part.done <= onDisk)
       const valid = saved.etag === etag && saved.size === size && Array.isArray(saved.parts) &&
         coversExactly(saved.parts, size) && saved.parts.every(onDiskOnly)
-      return valid ? saved.parts : undefined
+      if (!valid) return undefined
     } catch {
       return undefined
     }
+    return withBytesPastCheckpoints(this.#partial, saved.parts)
   }
 
   /**
@@ -117,12 +122,15 @@ function coversExactly (parts: readonly Part[], size: number): boolean {
   return end === size && parts.length > 0
 }
 
-/** How often a running parted transfer saves its parts: what a kill -9 can cost each part, at most. */
+/**
+ * How often a running parted transfer saves its parts. What a kill -9 leaves past the last save is
+ * found on disk at the restart (withBytesPastCheckpoints), so this bounds how much is read back then.
+ */
 export const CHECKPOINT_MS = 250
 
 /**
  * Saves the parts of a running transfer every `intervalMs`, so a process that is killed (no
- * `finally` runs) resumes each part from its last checkpoint instead of from its start.
+ * `finally` runs) resumes each part from its last checkpoint, and what it wrote after, instead of from its start.
  */
 export class PartCheckpoints {
   readonly #timer: NodeJS.Timeout

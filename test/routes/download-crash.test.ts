@@ -62,7 +62,7 @@ t.test('a server killed with SIGKILL mid-download resumes the job by itself afte
   t.equal(await second.exited, 0)
 })
 
-t.test('a server killed with SIGKILL mid parted download resumes every part from its last checkpoint', async (t) => {
+t.test('a server killed with SIGKILL mid parted download resumes every part from its last checkpoint, or from what it wrote after', async (t) => {
   const hub = await FakeHub.start({ tokens: { [HF_TOKEN]: { name: 'reader', role: 'read' } } })
   t.teardown(() => hub.close())
   const model = tinyModel(6 * 1024 * 1024)
@@ -103,10 +103,17 @@ t.test('a server killed with SIGKILL mid parted download resumes every part from
   const again = await call(port2, '/api/download-model', { method: 'POST', body: JSON.stringify({ model_id: 'org/tiny' }) })
   t.equal((await call(port2, `/api/download-progress?job_id=${again.job_id as string}&wait=60`)).status, 'complete')
   t.same(readFileSync(join(blobs, sha256Hex(model.weights))), model.weights, 'the weights are correct')
-  const ranges = hub.requests.slice(requestsBefore).filter((request) => request.url.includes('/cdn/')).map((request) => request.range).sort()
-  t.same(ranges, saved.map((part) => `bytes=${part.start + part.done}-${part.start + part.length - 1}`).sort(), 'each part asked for from its checkpoint')
+  const ranges = hub.requests.slice(requestsBefore).filter((request) => request.url.includes('/cdn/')).map((request) => request.range)
+  // What a part wrote after its checkpoint is found on disk (written-past-checkpoint.ts): it may start past it.
+  const fromCheckpoint = (range: string | undefined): boolean => {
+    const [, from, to] = /^bytes=(\d+)-(\d+)$/.exec(range ?? '') ?? []
+    const part = saved.find((p) => p.start + p.length - 1 === Number(to))
+    return part !== undefined && Number(from) >= part.start + part.done
+  }
+  t.ok(ranges.length > 0 && ranges.every(fromCheckpoint), 'each part asked for from its checkpoint or past it')
+  t.ok(ranges.length <= saved.length, 'at most one request a part')
   const missing = saved.reduce((sum, part) => sum + part.length - part.done, 0)
-  t.equal(hub.bytesServed('model.safetensors') - before, missing, 'and only those bytes came down')
+  t.ok(hub.bytesServed('model.safetensors') - before <= missing, 'and no more than those bytes came down')
   second.child.kill('SIGTERM')
   t.equal(await second.exited, 0)
 })

@@ -1,5 +1,5 @@
 import { once } from 'node:events'
-import { writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import { connect, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
@@ -38,7 +38,8 @@ t.test('ready creates the cache directory when it is missing', async (t) => {
 })
 
 t.test('every answer carries x-request-id, keeping a sane inbound one', async (t) => {
-  const { app, logs } = await buildTestApp(t)
+  // At debug, health requests are logged (at info they are not: see the next test).
+  const { app, logs } = await buildTestApp(t, { LOG_LEVEL: 'debug' })
   const own = await app.inject({ url: '/health', headers: { 'x-request-id': 'n8n-run-42' } })
   t.equal(own.headers['x-request-id'], 'n8n-run-42')
   t.ok(logs().filter((line) => line.reqId === 'n8n-run-42').length >= 2, 'log lines of that request carry it')
@@ -46,6 +47,24 @@ t.test('every answer carries x-request-id, keeping a sane inbound one', async (t
   t.match(made.headers['x-request-id'], /^[0-9a-f-]{36}$/)
   const hostile = await app.inject({ url: '/health', headers: { 'x-request-id': 'evil\u0001"}{' } })
   t.match(hostile.headers['x-request-id'], /^[0-9a-f-]{36}$/, 'an unsafe inbound id is replaced')
+})
+
+t.test('at LOG_LEVEL=info a probe writes no log line; a cache directory that stops being writable does, once', async (t) => {
+  const dir = t.testdir({})
+  const cache = join(dir, 'hub')
+  const { app, logs } = await buildTestApp(t, { HF_HUB_CACHE: cache, HEALTH_CHECK_INTERVAL_MS: '20' })
+  for (const url of ['/health', '/health/live', '/health/ready']) await app.inject({ url, headers: { 'x-request-id': 'probe-1' } })
+  t.same(logs().filter((line) => line.reqId === 'probe-1'), [], 'no request lines for the probes')
+  t.equal((await app.inject({ url: '/api/info', headers: { 'x-request-id': 'other-1' } })).statusCode, 401)
+  t.ok(logs().some((line) => line.reqId === 'other-1'), 'other routes are logged as before')
+
+  rmSync(cache, { recursive: true })
+  writeFileSync(cache, 'not a directory')
+  const warned = (): Array<Record<string, unknown>> => logs().filter((line) => line.level === 40 && /cache directory is not writable/.test(String(line.msg)))
+  for (let i = 0; i < 100 && warned().length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.equal(warned().length, 1, 'one warning, not one per check')
+  t.match(warned()[0], { reason: /\(ENOTDIR\)/ })
 })
 
 t.test('from the start of a graceful shutdown, the health checks say so in their own shape; other routes answer 503 MD_SHUTTING_DOWN', async (t) => {
