@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { lstat, mkdir, readdir, rm } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { tmpDirOf, trashDirOf } from './cache-layout.js'
 import { ifMissing } from './cache-scan.js'
 
@@ -14,6 +14,7 @@ import { ifMissing } from './cache-scan.js'
  */
 export const ABANDONED_AFTER_MS = 60 * 60_000
 
+// The state files' own temporaries (write-file-atomic's `jobs.json.<n>`, `state.json.<uuid>.tmp`).
 const STATE_TEMPORARY = /^[\w-]+\.json\.[\w-]+(\.tmp)?$/
 
 /** A fresh name outside snapshots/ and refs/, where a scanner would take a leftover for real. */
@@ -31,21 +32,27 @@ export async function temporaryPath (cacheDir: string): Promise<string> {
 export async function sweepAbandoned (cacheDir: string, now: number = Date.now()): Promise<number> {
   let removed = 0
   const tmp = tmpDirOf(cacheDir)
-  const state = dirname(tmp)
-  const candidates = [
-    ...(await readdir(tmp).catch(ifMissing<string[]>([]))).map((name) => join(tmp, name)),
-    // The state files' own temporaries (write-file-atomic's `jobs.json.<n>`, `state.json.<uuid>.tmp`).
-    ...(await readdir(state).catch(ifMissing<string[]>([]))).filter((name) => STATE_TEMPORARY.test(name)).map((name) => join(state, name))
-  ]
-  for (const path of candidates) {
-    const stats = await lstat(path).catch(ifMissing(undefined))
-    if (stats === undefined || now - stats.mtimeMs < ABANDONED_AFTER_MS) continue
-    await rm(path, { recursive: true, force: true })
-    removed++
-  }
+  removed += await removeAbandoned((await readdir(tmp).catch(ifMissing<string[]>([]))).map((name) => join(tmp, name)), now)
   const trash = trashDirOf(cacheDir)
   for (const name of await readdir(trash).catch(ifMissing<string[]>([]))) {
     await rm(join(trash, name), { recursive: true, force: true })
+    removed++
+  }
+  return removed
+}
+
+/** Removes the temporaries of state files (in STATE_DIR) that a killed process left; answers how many went. */
+export async function sweepAbandonedStateTemporaries (stateDir: string, now: number = Date.now()): Promise<number> {
+  const names = (await readdir(stateDir).catch(ifMissing<string[]>([]))).filter((name) => STATE_TEMPORARY.test(name))
+  return removeAbandoned(names.map((name) => join(stateDir, name)), now)
+}
+
+async function removeAbandoned (paths: string[], now: number): Promise<number> {
+  let removed = 0
+  for (const path of paths) {
+    const stats = await lstat(path).catch(ifMissing(undefined))
+    if (stats === undefined || now - stats.mtimeMs < ABANDONED_AFTER_MS) continue
+    await rm(path, { recursive: true, force: true })
     removed++
   }
   return removed
