@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto'
 import { lstat, mkdir, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { tmpDirOf, trashDirOf } from './cache-layout.js'
+import { repoDir, TMP_FOLDER, TRASH_FOLDER, trashDirOf } from './cache-layout.js'
 import { ifMissing } from './cache-scan.js'
 
-// modeldepot makes links, refs and parts states aside in `.modeldepot/tmp` and renames them into
-// place; a delete renames a folder into `.modeldepot/trash` and then removes it. A temporary lives
+// modeldepot makes links, refs and parts states aside in the repo's `.modeldepot-tmp/` and renames
+// them into place; a delete renames a folder into a trash (the repo's `.modeldepot-trash/` for a
+// snapshot, `.locks/.modeldepot-trash/` for a whole model) and then removes it. A temporary lives
 // for milliseconds, so one much older was left by a process killed between the two steps.
 
 /**
@@ -17,9 +18,9 @@ export const ABANDONED_AFTER_MS = 60 * 60_000
 // The state files' own temporaries (write-file-atomic's `jobs.json.<n>`, `state.json.<uuid>.tmp`).
 const STATE_TEMPORARY = /^[\w-]+\.json\.[\w-]+(\.tmp)?$/
 
-/** A fresh name outside snapshots/ and refs/, where a scanner would take a leftover for real. */
-export async function temporaryPath (cacheDir: string): Promise<string> {
-  const dir = tmpDirOf(cacheDir)
+/** A fresh name in the repo's folder, outside snapshots/ and refs/, where a scanner would take a leftover for real. */
+export async function temporaryPath (cacheDir: string, repoId: string): Promise<string> {
+  const dir = join(repoDir(cacheDir, repoId), TMP_FOLDER)
   await mkdir(dir, { recursive: true })
   return join(dir, randomUUID())
 }
@@ -31,12 +32,18 @@ export async function temporaryPath (cacheDir: string): Promise<string> {
  */
 export async function sweepAbandoned (cacheDir: string, now: number = Date.now()): Promise<number> {
   let removed = 0
-  const tmp = tmpDirOf(cacheDir)
-  removed += await removeAbandoned((await readdir(tmp).catch(ifMissing<string[]>([]))).map((name) => join(tmp, name)), now)
-  const trash = trashDirOf(cacheDir)
-  for (const name of await readdir(trash).catch(ifMissing<string[]>([]))) {
-    await rm(join(trash, name), { recursive: true, force: true })
-    removed++
+  const repos = (await readdir(cacheDir).catch(ifMissing<string[]>([]))).filter((name) => name.startsWith('models--'))
+  const trashes = [trashDirOf(cacheDir)]
+  for (const repo of repos) {
+    const tmp = join(cacheDir, repo, TMP_FOLDER)
+    removed += await removeAbandoned((await readdir(tmp).catch(ifMissing<string[]>([]))).map((name) => join(tmp, name)), now)
+    trashes.push(join(cacheDir, repo, TRASH_FOLDER))
+  }
+  for (const trash of trashes) {
+    for (const name of await readdir(trash).catch(ifMissing<string[]>([]))) {
+      await rm(join(trash, name), { recursive: true, force: true })
+      removed++
+    }
   }
   return removed
 }

@@ -50,7 +50,7 @@ const POINTS: KillPoint[] = [
     at: { fn: 'rename', arg: 1, match: `snapshots/${C1}/model\\.safetensors$` },
     leaves: (t, { link, ref, tmp }) => {
       t.notOk(existsSync(link), 'not in snapshots/ yet')
-      t.ok(readdirSync(tmp).length > 0, 'the link made aside is left in .modeldepot/tmp')
+      t.ok(readdirSync(tmp).length > 0, 'the link made aside is left in the repo\'s .modeldepot-tmp/')
       t.notOk(existsSync(ref), 'no ref yet')
     }
   },
@@ -60,7 +60,7 @@ const POINTS: KillPoint[] = [
     leaves: (t, { link, ref, tmp }) => {
       t.same(readFileSync(link), model.weights, 'every file is linked')
       t.notOk(existsSync(ref), 'the ref is not there: no reader takes the revision for complete')
-      t.ok(readdirSync(tmp).length > 0, 'the ref written aside is left in .modeldepot/tmp')
+      t.ok(readdirSync(tmp).length > 0, 'the ref written aside is left in the repo\'s .modeldepot-tmp/')
     }
   },
   {
@@ -85,7 +85,7 @@ for (const point of POINTS) {
       blob: join(repo, 'blobs', weightsSha),
       link: join(repo, 'snapshots', C1, 'model.safetensors'),
       ref: join(repo, 'refs', 'main'),
-      tmp: join(cacheDir, '.modeldepot', 'tmp'),
+      tmp: join(repo, '.modeldepot-tmp'),
       state: testStateDir(cacheDir)
     }
     const env = { API_KEY: KEY, HF_ENDPOINT: hub.url, HF_TOKEN, HF_HUB_CACHE: cacheDir, DOWNLOAD_RETRY_BASE_MS: '10' }
