@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto'
-import { mkdir, unlink, writeFile } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { access, mkdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 
 export interface CacheDirEnv {
@@ -55,13 +55,15 @@ function expandVars (path: string, env: Record<string, unknown>): string {
 
 export type CacheDirCheck = { ok: true } | { ok: false, reason: string }
 
-/** Can the model cache directory be created and written? Readiness depends on it. */
+/**
+ * Can the model cache directory be created and written? Readiness depends on it. Asked of the
+ * directory itself (access W_OK, which a read-only mount also fails), never by a probe file: any
+ * entry in the cache root but repos and `.locks` is a warning in huggingface_hub's scan_cache_dir().
+ */
 export async function checkCacheDirWritable (dir: string): Promise<CacheDirCheck> {
-  const probe = join(dir, '.modeldepot', `probe-${randomUUID()}`)
   try {
-    await mkdir(join(dir, '.modeldepot'), { recursive: true })
-    await writeFile(probe, '')
-    await unlink(probe)
+    await mkdir(dir, { recursive: true })
+    await access(dir, constants.W_OK)
     return { ok: true }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'unknown error'
