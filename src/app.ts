@@ -96,8 +96,9 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     if (app.closing) reply.header('connection', 'close')
   })
 
-  // Before the stores that read STATE_DIR (blocks, jobs journal, default model) are made.
-  await prepareStateDir(config.stateDir, app.log)
+  // Before the stores that read STATE_DIR (blocks, jobs journal, default model) are made; moves an
+  // old-layout {cache}/.modeldepot/ there.
+  await prepareStateDir(config.hubCacheDir, config.stateDir, app.log)
   await app.register(errorsPlugin)
   await app.register(authPlugin, { config })
   await app.register(redisPlugin, { config })
