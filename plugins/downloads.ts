@@ -14,11 +14,11 @@ declare module 'fastify' {
 }
 
 export interface DownloadsOptions {
-  config: Pick<Config, 'hubCacheDir' | 'defaultModel' | 'downloads' | 'callbacks'>
+  config: Pick<Config, 'hubCacheDir' | 'stateDir' | 'defaultModel' | 'downloads' | 'callbacks'>
 }
 
 async function downloadsPlugin (app: FastifyInstance, { config }: DownloadsOptions): Promise<void> {
-  const defaultModel = new DefaultModelStore(config.hubCacheDir, config.defaultModel)
+  const defaultModel = new DefaultModelStore(config.stateDir, config.defaultModel)
   const callbacks = new CallbackSender(config.callbacks, Date.now, app.log.child({ component: 'callbacks' }))
   const downloads = new DownloadManager({
     cacheDir: config.hubCacheDir,

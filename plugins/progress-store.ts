@@ -15,14 +15,14 @@ declare module 'fastify' {
 }
 
 export interface ProgressStoreOptions {
-  config: Pick<Config, 'hubCacheDir' | 'jobHistory' | 'redis' | 'downloads'>
+  config: Pick<Config, 'stateDir' | 'jobHistory' | 'redis' | 'downloads'>
 }
 
 async function progressStorePlugin (app: FastifyInstance, { config }: ProgressStoreOptions): Promise<void> {
   const log = app.log.child({ component: 'downloads' })
   if (app.redis === undefined) {
     // In memory, with the journal that keeps unfinished jobs and the history across restarts.
-    app.decorate('jobStore', new InMemoryJobStore({ journal: new JobJournal(config.hubCacheDir, config.jobHistory), log }))
+    app.decorate('jobStore', new InMemoryJobStore({ journal: new JobJournal(config.stateDir, config.jobHistory), log }))
     return
   }
   // Shared by every replica on this Redis: MAX_CONCURRENT_DOWNLOADS counts for all of them, so they

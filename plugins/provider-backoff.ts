@@ -15,7 +15,7 @@ declare module 'fastify' {
 }
 
 export interface ProviderBackoffOptions {
-  config: Pick<Config, 'providers' | 'providerSettings' | 'hubCacheDir' | 'redis'>
+  config: Pick<Config, 'providers' | 'providerSettings' | 'stateDir' | 'redis'>
   now?: () => number
 }
 
@@ -29,7 +29,7 @@ async function providerBackoffPlugin (app: FastifyInstance, { config, now }: Pro
     ...(now === undefined ? {} : { now }),
     settings: config.providerSettings,
     tokens: new TokenStore(config.providerSettings.tokensFile),
-    blocks: new BlockStore(config.hubCacheDir),
+    blocks: new BlockStore(config.stateDir),
     onSecret: (token) => app.secrets.add(token),
     ...(redis === undefined
       ? {}

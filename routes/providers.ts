@@ -140,7 +140,7 @@ const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Block a model',
       description: [
         'Leaves the model out of the catalogue and makes validate answer not valid, with the reason, until it is unblocked.',
-        'Blocks are kept in the cache directory (`.modeldepot/blocks.json`) and survive a restart; with REDIS_URL every replica sees them from the moment this answers.'
+        'Blocks are kept in STATE_DIR (`blocks.json`) and survive a restart; with REDIS_URL every replica sees them from the moment this answers.'
       ].join(' '),
       tags: ['providers'],
       params: NameParams,

@@ -17,6 +17,7 @@ import swaggerPlugin from '../plugins/swagger.js'
 import apiRoutes from '../routes/api.js'
 import healthRoutes from '../routes/health.js'
 import metricsRoutes from '../routes/metrics.js'
+import { prepareStateDir } from './cache/state-dir.js'
 import type { Config } from './config.js'
 import { MdShuttingDownError } from './errors.js'
 import { createLogger, SecretList } from './logger.js'
@@ -95,6 +96,9 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     if (app.closing) reply.header('connection', 'close')
   })
 
+  // Before the stores that read STATE_DIR (blocks, jobs journal, default model) are made; moves an
+  // old-layout {cache}/.modeldepot/ there.
+  await prepareStateDir(config.hubCacheDir, config.stateDir, app.log)
   await app.register(errorsPlugin)
   await app.register(authPlugin, { config })
   await app.register(redisPlugin, { config })

@@ -1,7 +1,7 @@
 import { homedir } from 'node:os'
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
-import { resolveHubCacheDir } from './cache/cache-dir.js'
+import { resolveHubCacheDir, resolveStateDir } from './cache/cache-dir.js'
 import type { CallbackSettings } from './callbacks/callback-sender.js'
 import { parseAllowedHosts, type AllowedHost } from './callbacks/callback-url.js'
 import type { DownloadSettings } from './downloads/download-settings.js'
@@ -28,6 +28,7 @@ export const EnvSchema = Type.Object({
   HF_HUB_CACHE: Type.Optional(Type.String({ description: 'a directory path' })),
   HUGGINGFACE_HUB_CACHE: Type.Optional(Type.String({ description: 'a directory path (legacy name of HF_HUB_CACHE)' })),
   HF_HOME: Type.Optional(Type.String({ description: 'a directory path' })),
+  STATE_DIR: Type.Optional(Type.String({ description: 'a directory path' })),
   XDG_CACHE_HOME: Type.Optional(Type.String({ description: 'a directory path' })),
   HOME: Type.Optional(Type.String({ description: 'the home directory' })),
   DEFAULT_MODEL: Type.Optional(Type.String({ description: 'a Hub model id such as org/name' })),
@@ -111,6 +112,8 @@ export interface Config {
   hfToken: string | undefined
   hfEndpoint: string
   hubCacheDir: string
+  /** modeldepot's own files (jobs journal, default model, blocks), outside the hub cache. */
+  stateDir: string
   defaultModel: string | undefined
   shutdownTimeoutMs: number
   /** How often the cache directory's writability is checked for /health and /health/ready. */
@@ -160,6 +163,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     hfToken: parsed.HF_TOKEN,
     hfEndpoint: parseEndpoint(parsed.HF_ENDPOINT),
     hubCacheDir: resolveHubCacheDir({ ...raw, ...parsed, HOME: parsed.HOME ?? homedir() }),
+    stateDir: resolveStateDir({ ...raw, ...parsed, HOME: parsed.HOME ?? homedir() }),
     defaultModel: parseDefaultModel(parsed.DEFAULT_MODEL),
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,
     healthCheckIntervalMs: parsed.HEALTH_CHECK_INTERVAL_MS,

@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto'
 import { lstat, mkdir, readdir, readFile, readlink, realpath, rename, rm, unlink } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
-import { blobsDir, lockPath, refPath, repoDir, snapshotDir, trashDirOf } from './cache-layout.js'
+import { blobsDir, lockPath, refPath, repoDir, repoTrashDirOf, snapshotDir, trashDirOf } from './cache-layout.js'
 import { ifMissing, walkFiles } from './cache-scan.js'
 
 // Deleting moves the folder aside first (one atomic rename inside the cache, so on the same file
-// system): a reader sees the model or its absence, never a half-deleted snapshot.
-async function removeAtomically (cacheDir: string, path: string): Promise<void> {
-  const trash = join(trashDirOf(cacheDir), randomUUID())
+// system) into a trash huggingface_hub does not scan: a reader sees the model or its absence, never
+// a half-deleted snapshot.
+async function removeAtomically (trashDir: string, path: string): Promise<void> {
+  const trash = join(trashDir, randomUUID())
   await mkdir(join(trash, '..'), { recursive: true })
   await rename(path, trash)
   await rm(trash, { recursive: true, force: true })
@@ -39,7 +40,7 @@ async function blobUsage (blobs: string): Promise<Freed> {
 export async function deleteCachedModel (cacheDir: string, modelId: string): Promise<Freed | undefined> {
   const dir = repoDir(cacheDir, modelId)
   const freed = await blobUsage(blobsDir(cacheDir, modelId))
-  const moved = await removeAtomically(cacheDir, dir).then(() => true, ifMissing(false))
+  const moved = await removeAtomically(trashDirOf(cacheDir), dir).then(() => true, ifMissing(false))
   if (!moved) return undefined
   await rm(join(lockPath(cacheDir, modelId, 'x'), '..'), { recursive: true, force: true })
   return freed
@@ -102,7 +103,7 @@ export async function deleteCachedRevision (cacheDir: string, modelId: string, r
   for (const ref of await walkFiles(join(dir, 'refs'))) {
     if ((await readFile(ref, 'utf8')).trim() === commit) await unlink(ref)
   }
-  await removeAtomically(cacheDir, snapshotDir(cacheDir, modelId, commit))
+  await removeAtomically(repoTrashDirOf(cacheDir, modelId), snapshotDir(cacheDir, modelId, commit))
   let freed = 0
   for (const blob of own) {
     // lstat and unlink act on the entry itself: a link is measured and removed, its target is not.

@@ -1,8 +1,9 @@
 import { constants } from 'node:fs'
 import { access, mkdir, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 
 export interface CacheDirEnv {
+  STATE_DIR?: string | undefined
   HF_HUB_CACHE?: string | undefined
   HUGGINGFACE_HUB_CACHE?: string | undefined
   HF_HOME?: string | undefined
@@ -21,6 +22,20 @@ export function resolveHubCacheDir (env: CacheDirEnv): string {
   const expand = (path: string): string => expandVars(expandUser(path, env.HOME), env)
   const hfHome = expand(env.HF_HOME ?? join(env.XDG_CACHE_HOME ?? join(env.HOME, '.cache'), 'huggingface'))
   return expand(env.HF_HUB_CACHE ?? env.HUGGINGFACE_HUB_CACHE ?? join(hfHome, 'hub'))
+}
+
+/**
+ * modeldepot's own state (jobs journal, default model, blocks), kept out of the hub cache so that
+ * huggingface_hub's scan_cache_dir() finds nothing there but repos and `.locks`: STATE_DIR, else
+ * `$HF_HOME/modeldepot` when HF_HOME is set, else a `modeldepot` folder beside the cache when
+ * HF_HUB_CACHE (or its legacy name) alone is set, else `modeldepot` in the derived HF home.
+ */
+export function resolveStateDir (env: CacheDirEnv): string {
+  const expand = (path: string): string => expandVars(expandUser(path, env.HOME), env)
+  if (env.STATE_DIR !== undefined) return expand(env.STATE_DIR)
+  const hubCache = env.HF_HUB_CACHE ?? env.HUGGINGFACE_HUB_CACHE
+  if (env.HF_HOME === undefined && hubCache !== undefined) return join(dirname(expand(hubCache)), 'modeldepot')
+  return join(expand(env.HF_HOME ?? join(env.XDG_CACHE_HOME ?? join(env.HOME, '.cache'), 'huggingface')), 'modeldepot')
 }
 
 // Python's os.path.expanduser for the current user: only a leading "~" or "~/".

@@ -6,6 +6,12 @@ import { join } from 'node:path'
 //   {cache}/models--{org}--{name}/snapshots/{commit}/{path}  relative symlinks into blobs/
 //   {cache}/models--{org}--{name}/refs/{revision}            the commit a branch or tag points to
 //   {cache}/.locks/models--{org}--{name}/{etag}.modeldepot.lock  one writer per blob
+// and nothing else of modeldepot's at the top of the cache (its state is in STATE_DIR): scan_cache_dir()
+// warns about any other entry there but `.locks`. What must be renamed into the cache is made inside
+// the repo's folder, where huggingface_hub reads only refs/, snapshots/ and blobs/:
+//   {cache}/models--{org}--{name}/.modeldepot-tmp/     links, refs and part states made aside
+//   {cache}/models--{org}--{name}/.modeldepot-trash/   a deleted snapshot, on its way out
+//   {cache}/.locks/.modeldepot-trash/                  a deleted model folder, on its way out
 // huggingface_hub's own `{etag}.lock` is a flock file that it leaves behind; Node cannot flock without
 // a native addon, and a lock directory at that path would break Python's next open() of it. So ours
 // sits beside it. Python (>= 1.18) writes process-unique `.incomplete` files, so the two never share one.
@@ -22,8 +28,16 @@ export const snapshotDir = (cacheDir: string, repoId: string, commit: string): s
 export const snapshotFilePath = (cacheDir: string, repoId: string, commit: string, filePath: string): string =>
   join(snapshotDir(cacheDir, repoId, commit), ...filePath.split('/'))
 export const refPath = (cacheDir: string, repoId: string, revision: string): string => join(repoDir(cacheDir, repoId), 'refs', ...revision.split('/'))
-/** modeldepot's temporary files: inside the cache (same file system, so renames are atomic), outside any repo. */
-export const tmpDirOf = (cacheDir: string): string => join(cacheDir, '.modeldepot', 'tmp')
-/** Where a deleted folder is moved (one atomic rename) before it is removed. */
-export const trashDirOf = (cacheDir: string): string => join(cacheDir, '.modeldepot', 'trash')
+export const TMP_FOLDER = '.modeldepot-tmp'
+export const TRASH_FOLDER = '.modeldepot-trash'
+/**
+ * modeldepot's temporary files for a repo: in its folder (the same file system as what they are
+ * renamed to, so renames are atomic, even when the folder is a mount of its own), outside refs/,
+ * snapshots/ and blobs/.
+ */
+export const tmpDirOf = (cacheDir: string, repoId: string): string => join(repoDir(cacheDir, repoId), TMP_FOLDER)
+/** Where a deleted snapshot is moved (one atomic rename, inside its repo's folder) before it is removed. */
+export const repoTrashDirOf = (cacheDir: string, repoId: string): string => join(repoDir(cacheDir, repoId), TRASH_FOLDER)
+/** Where a deleted model folder is moved (one atomic rename) before it is removed: `.locks` is the one other entry scan_cache_dir() skips. */
+export const trashDirOf = (cacheDir: string): string => join(cacheDir, '.locks', TRASH_FOLDER)
 export const lockPath = (cacheDir: string, repoId: string, etag: string): string => join(cacheDir, '.locks', repoFolderName(repoId), `${etag}.modeldepot.lock`)

@@ -9,7 +9,7 @@ interface State { default_model: string | null, updated_at: string }
 
 /**
  * The model the local stack should use. Starts from DEFAULT_MODEL; a change is kept in
- * `{cache}/.modeldepot/state.json` so it survives restarts, written to a temporary file and renamed
+ * `{STATE_DIR}/state.json` so it survives restarts, written to a temporary file and renamed
  * so a crash never leaves half a file. With Redis shared (`share`), a change goes there first and
  * every read asks it, so all replicas answer the same the moment a change is answered.
  */
@@ -19,8 +19,8 @@ export class DefaultModelStore {
   #current: State | undefined
   #shared: SharedDefaultModel | undefined
 
-  constructor (cacheDir: string, initial: string | undefined) {
-    this.#file = join(cacheDir, '.modeldepot', 'state.json')
+  constructor (stateDir: string, initial: string | undefined) {
+    this.#file = join(stateDir, 'state.json')
     this.#initial = initial
   }
 

@@ -18,7 +18,7 @@ export async function createSnapshotLink (cacheDir: string, modelId: string, com
   await mkdir(dirname(link), { recursive: true })
   // Made aside and renamed into place: a reader never finds the file missing, and two jobs linking
   // the same file at once both succeed. The target is relative to the link's final place.
-  const temporary = await temporaryPath(cacheDir)
+  const temporary = await temporaryPath(cacheDir, modelId)
   await symlink(target, temporary)
   await rename(temporary, link)
 }
@@ -31,7 +31,7 @@ export async function writeRef (cacheDir: string, modelId: string, revision: str
   if (revision === commit) return
   const ref = refPath(cacheDir, modelId, revision)
   await mkdir(dirname(ref), { recursive: true })
-  const temporary = await temporaryPath(cacheDir)
+  const temporary = await temporaryPath(cacheDir, modelId)
   await writeFile(temporary, commit)
   await rename(temporary, ref)
 }

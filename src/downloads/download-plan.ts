@@ -76,7 +76,7 @@ export async function planDownload (hub: HubClient, cacheDir: string, request: D
 /** Bytes of a file already on disk from an earlier attempt: its saved parts, or a plain prefix. */
 async function partialBytes (cacheDir: string, modelId: string, file: HubFile): Promise<number> {
   const partial = incompletePath(cacheDir, modelId, file.etag)
-  const parts = await new PartState(partial, tmpDirOf(cacheDir)).load(file.etag, file.size)
+  const parts = await new PartState(partial, tmpDirOf(cacheDir, modelId)).load(file.etag, file.size)
   if (parts !== undefined) return sum(parts.map((part) => part.done))
   return Math.min(file.size, (await stat(partial).catch(() => undefined))?.size ?? 0)
 }

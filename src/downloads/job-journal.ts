@@ -24,7 +24,7 @@ export interface JournalSettings {
 const VERSION = 1
 
 /**
- * The downloads that must survive a restart, in `{cache}/.modeldepot/jobs.json`: the request of every
+ * The downloads that must survive a restart, in `{STATE_DIR}/jobs.json`: the request of every
  * job not yet ended (to resume it, callback included) and the recent finished jobs (for the history).
  * Progress is not in it. Written whole on every change of state, atomically (temporary file, fsync,
  * rename) and with mode 0600: callback URLs carry tokens.
@@ -35,8 +35,8 @@ export class JobJournal {
   readonly #now: () => number
   #saving: Promise<void> = Promise.resolve()
 
-  constructor (cacheDir: string, settings: JournalSettings, now: () => number = Date.now) {
-    this.#file = join(cacheDir, '.modeldepot', 'jobs.json')
+  constructor (stateDir: string, settings: JournalSettings, now: () => number = Date.now) {
+    this.#file = join(stateDir, 'jobs.json')
     this.#settings = settings
     this.#now = now
   }

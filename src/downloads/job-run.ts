@@ -178,7 +178,7 @@ export class JobRun {
       try {
         const partial = incompletePath(cacheDir, this.#job.model_id, file.etag)
         await unlink(partial).catch(() => {})
-        await new PartState(partial, tmpDirOf(cacheDir)).remove()
+        await new PartState(partial, tmpDirOf(cacheDir, this.#job.model_id)).remove()
       } finally {
         await release().catch(() => {})
       }
@@ -283,7 +283,7 @@ export class JobRun {
       url: hub.fileUrl(job.model_id, job.commit, file.path),
       partialPath: incompletePath(cacheDir, job.model_id, file.etag),
       blobPath: target,
-      tmpDir: tmpDirOf(cacheDir),
+      tmpDir: tmpDirOf(cacheDir, job.model_id),
       size: file.size,
       etag: file.etag,
       lfs: file.lfs

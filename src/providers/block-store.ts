@@ -7,15 +7,15 @@ export interface ModelBlock { reason: string, at: string }
 export type ProviderBlocks = Record<string, ModelBlock>
 
 /**
- * The models operators blocked, per provider, kept in `{cache}/.modeldepot/blocks.json` so a block
+ * The models operators blocked, per provider, kept in `{STATE_DIR}/blocks.json` so a block
  * survives a restart. Written atomically (temporary file, fsync, rename): a crash never leaves half a file.
  */
 export class BlockStore {
   readonly #file: string
   #saved: Record<string, ProviderBlocks>
 
-  constructor (cacheDir: string) {
-    this.#file = join(cacheDir, '.modeldepot', 'blocks.json')
+  constructor (stateDir: string) {
+    this.#file = join(stateDir, 'blocks.json')
     this.#saved = this.#load()
   }
 

@@ -10,7 +10,7 @@ export interface FuzzSandbox extends ProvidersAndApp {
   /** Everything the app may touch lives under here; `cacheDir` is the only part it may change. */
   root: string
   cacheDir: string
-  /** The sandbox as it is now, the cache left out. */
+  /** The sandbox as it is now, the cache and STATE_DIR left out. */
   snapshot: () => TreeSnapshot
 }
 
@@ -26,6 +26,9 @@ export async function fuzzSandbox (t: Test, env: Record<string, string> = {}): P
   const hfHome = join(root, 'hf-home')
   const cacheDir = join(hfHome, 'hub')
   mkdirSync(cacheDir, { recursive: true })
+  // modeldepot's own state (STATE_DIR, by default $HF_HOME/modeldepot) is, like the cache, its to write.
+  const stateDir = join(hfHome, 'modeldepot')
+  mkdirSync(stateDir)
   writeFileSync(join(hfHome, 'token'), 'hf_canary_token_not_to_be_touched')
   const canaryModel = [{ path: 'config.json', content: '{"canary":true}' }, { path: 'model.safetensors', content: 'canary weights', lfs: true }]
   writeCachedSnapshot(hfHome, 'org/tiny', '1'.repeat(40), canaryModel, ['main'])
@@ -55,5 +58,6 @@ export async function fuzzSandbox (t: Test, env: Record<string, string> = {}): P
     ...env
   })
   if (built.app.config.hubCacheDir !== cacheDir) throw new Error(`the cache is ${built.app.config.hubCacheDir}, not ${cacheDir}`)
-  return { ...built, root, cacheDir, snapshot: () => snapshotTree(root, [cacheDir]) }
+  if (built.app.config.stateDir !== stateDir) throw new Error(`the state is in ${built.app.config.stateDir}, not ${stateDir}`)
+  return { ...built, root, cacheDir, snapshot: () => snapshotTree(root, [cacheDir, stateDir]) }
 }

@@ -313,7 +313,7 @@ t.test('4. a cache left by a dead process: a fresh app resumes what it can, take
   const cacheDir = t.testdir()
   const blobs = join(cacheDir, repo('org/left'), 'blobs')
   const locks = join(cacheDir, '.locks', repo('org/left'))
-  const tmp = join(cacheDir, '.modeldepot', 'tmp')
+  const tmp = join(cacheDir, repo('org/left'), '.modeldepot-tmp')
   mkdirSync(blobs, { recursive: true })
   mkdirSync(locks, { recursive: true })
   mkdirSync(tmp, { recursive: true })
@@ -342,16 +342,19 @@ t.test('4. a cache left by a dead process: a fresh app resumes what it can, take
   writeFileSync(join(blobs, `${etagOf(gappy)}.incomplete`), Buffer.from(gappy.content).subarray(0, gappyPrefix))
   writeFileSync(join(blobs, `${etagOf(gappy)}.incomplete.parts.json`), JSON.stringify({ etag: etagOf(gappy), size: 4 * MiB, parts: [{ start: 0, length: 2 * MiB, done: gappyPrefix }] }))
   // Scratch: a snapshot link made aside and never renamed into place, a half-written part state,
-  // and a model folder moved to the trash and never removed.
+  // a model folder and a snapshot moved to the trash and never removed.
   const aside = join(tmp, randomUUID())
-  symlinkSync('../../models--org--left/blobs/gone', aside)
+  symlinkSync('../../blobs/gone', aside)
   lutimesSync(aside, old, old)
   const halfWritten = join(tmp, randomUUID())
   writeFileSync(halfWritten, '{"etag":')
   utimesSync(halfWritten, old, old)
-  const trashed = join(cacheDir, '.modeldepot', 'trash', randomUUID(), 'blobs')
+  const trashed = join(cacheDir, '.locks', '.modeldepot-trash', randomUUID(), 'blobs')
   mkdirSync(trashed, { recursive: true })
   writeFileSync(join(trashed, 'x'), Buffer.alloc(100_000))
+  const trashedSnapshot = join(cacheDir, repo('org/left'), '.modeldepot-trash', randomUUID())
+  mkdirSync(trashedSnapshot, { recursive: true })
+  symlinkSync('../../blobs/gone', join(trashedSnapshot, 'config.json'))
 
   // …but one just made may be another replica's, a moment from its rename.
   const fresh = join(tmp, randomUUID())

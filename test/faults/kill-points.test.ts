@@ -2,7 +2,7 @@ import { existsSync, lutimesSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { FakeHub, sha256Hex } from '../fakes/fake-hub.js'
-import { KEY } from '../helpers/app.js'
+import { KEY, testStateDir } from '../helpers/app.js'
 import { cacheLeftovers, wrongBlobs } from '../helpers/cache-checks.js'
 import { C1, HF_TOKEN, tinyModel } from '../helpers/downloads.js'
 import { listeningPort, startServer } from '../helpers/server-process.js'
@@ -20,16 +20,16 @@ const call = async (port: number, path: string, init: RequestInit = {}): Promise
   return res.json()
 }
 
-/** What an atomic write of `.modeldepot/jobs.json` (or another state file) leaves when killed. */
+/** What an atomic write of `{STATE_DIR}/jobs.json` (or another state file) leaves when killed. */
 const stateTemporaries = (cacheDir: string): string[] =>
-  readdirSync(join(cacheDir, '.modeldepot')).filter((name) => /^[\w-]+\.json\.[\w-]+(\.tmp)?$/.test(name))
+  readdirSync(testStateDir(cacheDir)).filter((name) => /^[\w-]+\.json\.[\w-]+(\.tmp)?$/.test(name))
 
 interface KillPoint {
   name: string
   /** The file-system call the server dies on: its name, which argument, and what that argument matches. */
   at: { fn: 'symlink' | 'rename', arg: number, match: string }
   /** What the cache holds right after the kill, which shows the kill came where it was meant to. */
-  leaves: (t: Test, paths: { blob: string, link: string, ref: string, tmp: string }) => void
+  leaves: (t: Test, paths: { blob: string, link: string, ref: string, tmp: string, state: string }) => void
 }
 
 const model = tinyModel(1024 * 1024)
@@ -50,7 +50,7 @@ const POINTS: KillPoint[] = [
     at: { fn: 'rename', arg: 1, match: `snapshots/${C1}/model\\.safetensors$` },
     leaves: (t, { link, ref, tmp }) => {
       t.notOk(existsSync(link), 'not in snapshots/ yet')
-      t.ok(readdirSync(tmp).length > 0, 'the link made aside is left in .modeldepot/tmp')
+      t.ok(readdirSync(tmp).length > 0, 'the link made aside is left in the repo\'s .modeldepot-tmp/')
       t.notOk(existsSync(ref), 'no ref yet')
     }
   },
@@ -60,15 +60,15 @@ const POINTS: KillPoint[] = [
     leaves: (t, { link, ref, tmp }) => {
       t.same(readFileSync(link), model.weights, 'every file is linked')
       t.notOk(existsSync(ref), 'the ref is not there: no reader takes the revision for complete')
-      t.ok(readdirSync(tmp).length > 0, 'the ref written aside is left in .modeldepot/tmp')
+      t.ok(readdirSync(tmp).length > 0, 'the ref written aside is left in the repo\'s .modeldepot-tmp/')
     }
   },
   {
     name: 'while the job journal is first written, as the job is taken',
     at: { fn: 'rename', arg: 1, match: '/jobs\\.json$' },
-    leaves: (t, { ref, tmp }) => {
+    leaves: (t, { ref, state }) => {
       t.notOk(existsSync(ref), 'nothing is published')
-      t.ok(readdirSync(join(tmp, '..')).some((name) => name.startsWith('jobs.json.')), 'the journal written aside is left')
+      t.ok(readdirSync(state).some((name) => name.startsWith('jobs.json.')), 'the journal written aside is left')
     }
   }
 ]
@@ -85,7 +85,8 @@ for (const point of POINTS) {
       blob: join(repo, 'blobs', weightsSha),
       link: join(repo, 'snapshots', C1, 'model.safetensors'),
       ref: join(repo, 'refs', 'main'),
-      tmp: join(cacheDir, '.modeldepot', 'tmp')
+      tmp: join(repo, '.modeldepot-tmp'),
+      state: testStateDir(cacheDir)
     }
     const env = { API_KEY: KEY, HF_ENDPOINT: hub.url, HF_TOKEN, HF_HUB_CACHE: cacheDir, DOWNLOAD_RETRY_BASE_MS: '10' }
     const request = { method: 'POST', body: JSON.stringify({ model_id: 'org/tiny' }) }
@@ -100,7 +101,7 @@ for (const point of POINTS) {
     // As if the restart came a while later: what was made aside is then plainly abandoned.
     const past = new Date(Date.now() - 2 * 3_600_000)
     for (const name of existsSync(paths.tmp) ? readdirSync(paths.tmp) : []) lutimesSync(join(paths.tmp, name), past, past)
-    for (const name of stateTemporaries(cacheDir)) lutimesSync(join(cacheDir, '.modeldepot', name), past, past)
+    for (const name of stateTemporaries(cacheDir)) lutimesSync(join(paths.state, name), past, past)
 
     const second = startServer(t, env, cwd)
     const port = await listeningPort(second)

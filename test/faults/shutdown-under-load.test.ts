@@ -5,7 +5,7 @@ import { connect } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import { FakeHub, sha256Hex, type FakeFile } from '../fakes/fake-hub.js'
-import { KEY } from '../helpers/app.js'
+import { KEY, testStateDir } from '../helpers/app.js'
 import { cacheLeftovers, wrongBlobs } from '../helpers/cache-checks.js'
 import { C1, HF_TOKEN, servedSince } from '../helpers/downloads.js'
 import { gitSha1, readAsOfflineReader } from '../helpers/hf-cache.js'
@@ -134,7 +134,7 @@ t.test('SIGTERM with 4 downloads and 50 polling clients: every poll answered, ex
   for (const outcome of longPolls) t.match(outcome, { status: 200, body: { status: 'cancelled', error: { code: 'MD_SERVER_SHUTDOWN' } } }, 'the long poll in flight was answered')
 
   t.same(wrongBlobs(cacheDir), [], 'every file in blobs/ is the file its name says')
-  const journal = JSON.parse(readFileSync(join(cacheDir, '.modeldepot', 'jobs.json'), 'utf8'))
+  const journal = JSON.parse(readFileSync(join(testStateDir(cacheDir), 'jobs.json'), 'utf8'))
   t.same(journal.unfinished.map((entry: { job: { job_id: string } }) => entry.job.job_id).sort(), [...jobs].sort(), 'the four jobs are journaled as unfinished')
   const blobs = (modelId: string): string => join(cacheDir, `models--${modelId.replace('/', '--')}`, 'blobs')
   // What is on disk of each file: a verified blob, or a partial of some length.

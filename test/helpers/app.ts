@@ -19,11 +19,27 @@ export interface TestApp {
   rawLogs: () => string
 }
 
+/**
+ * The STATE_DIR a test gives the app of a cache: beside it and named after it, so two apps on one
+ * cache (a restart) share it and two tests never do. (The default beside a cache set alone would be
+ * one `modeldepot` folder in the temporary directory, shared by every test.)
+ */
+export const testStateDir = (cacheDir: string): string => `${cacheDir}.state`
+
+/** The env with STATE_DIR set for its cache, unless it sets STATE_DIR or HF_HOME itself; the folder goes after the test. */
+export function withTestStateDir (t: Test, env: Record<string, string>): Record<string, string> {
+  const cache = env.HF_HUB_CACHE
+  if (env.STATE_DIR !== undefined || env.HF_HOME !== undefined || cache === undefined || cache === '') return env
+  const stateDir = testStateDir(cache)
+  t.teardown(() => rmSync(stateDir, { recursive: true, force: true }))
+  return { ...env, STATE_DIR: stateDir }
+}
+
 /** Builds the app as a user would configure it, with its own empty cache directory; closed after the test. */
 export async function buildTestApp (t: Test, env: Record<string, string> = {}, options: { now?: () => number } = {}): Promise<TestApp> {
   const cache = mkdtempSync(join(tmpdir(), 'modeldepot-test-'))
   t.teardown(() => rmSync(cache, { recursive: true, force: true }))
-  const config = loadConfig({ API_KEY: `${KEY},${OTHER_KEY}`, HF_HUB_CACHE: cache, HOME: cache, LOG_LEVEL: 'info', ...env })
+  const config = loadConfig(withTestStateDir(t, { API_KEY: `${KEY},${OTHER_KEY}`, HF_HUB_CACHE: cache, HOME: cache, LOG_LEVEL: 'info', ...env }))
   const chunks: string[] = []
   const logDestination = new Writable({
     write (chunk: Buffer, _encoding, callback) {

@@ -33,7 +33,8 @@ const isPartial = (name: string): boolean => name.endsWith('.incomplete') || nam
 /**
  * What must not be left in the cache once every download has ended, one `kind path` line each:
  * partial files and their part states, symlinks to nothing (anywhere in the cache), blob locks, and
- * scratch files (`.modeldepot/tmp`, `.modeldepot/trash`). Empty when the cache is clean.
+ * scratch files (a repo's `.modeldepot-tmp/` and `.modeldepot-trash/`, `.locks/.modeldepot-trash/`),
+ * and anything in an old-layout `.modeldepot/` folder. Empty when the cache is clean.
  */
 export function cacheLeftovers (cacheDir: string): string[] {
   const found: string[] = []
@@ -43,7 +44,9 @@ export function cacheLeftovers (cacheDir: string): string[] {
     if (stats.isSymbolicLink() && !existsSync(path)) found.push(`dangling ${at}`)
     if (isPartial(basename(path))) found.push(`partial ${at}`)
     if (top === '.locks' && path.endsWith('.lock')) found.push(`lock ${at}`)
-    if (top === '.modeldepot' && (second === 'tmp' || second === 'trash') && at.split(sep).length > 2) found.push(`scratch ${at}`)
+    const scratch = (top!.startsWith('models--') || top === '.locks') && (second === '.modeldepot-tmp' || second === '.modeldepot-trash')
+    if (scratch && at.split(sep).length > 2) found.push(`scratch ${at}`)
+    if (top === '.modeldepot') found.push(`old state folder ${at}`)
   }
   return found
 }

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import type { Test } from 'tap'
+import { withTestStateDir } from './app.js'
 import { repoFile } from './repo-root.js'
 
 // The built entry point, exactly what `npm start` and the Docker image run (`npm test` builds first).
@@ -15,7 +16,7 @@ export interface ServerProcess {
 
 /** Starts the real server as a child process, killed after the test if still running. */
 export function startServer (t: Test, env: Record<string, string>, cwd: string, nodeArgs: string[] = []): ServerProcess {
-  const child = spawn(process.execPath, [...nodeArgs, SERVER], { cwd, env: { PATH: process.env.PATH ?? '', HOME: cwd, HOST: '127.0.0.1', PORT: '0', ...env } })
+  const child = spawn(process.execPath, [...nodeArgs, SERVER], { cwd, env: { PATH: process.env.PATH ?? '', HOME: cwd, HOST: '127.0.0.1', PORT: '0', ...withTestStateDir(t, env) } })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })

@@ -3,10 +3,10 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { CallbackReceiver } from '../fakes/callback-receiver.js'
 import { FakeHub, sha256Hex } from '../fakes/fake-hub.js'
-import { auth, buildTestApp } from '../helpers/app.js'
+import { auth, buildTestApp, testStateDir } from '../helpers/app.js'
 import { C1, C2, HF_TOKEN, startDownload, tinyModel, waitForBytes, waitForEnd } from '../helpers/downloads.js'
 
-// Jobs survive a restart: the journal in {cache}/.modeldepot/jobs.json keeps what is unfinished
+// Jobs survive a restart: the journal in {STATE_DIR}/jobs.json keeps what is unfinished
 // (resumed by itself at the next start) and the recent history.
 
 async function hubWithTiny (t: Test) {
@@ -33,7 +33,7 @@ t.test('a shutdown leaves unfinished jobs in the journal; the next start resumes
   await first.app.close()
   t.equal(receiver.received.length, 0, 'no callback for a job that only paused')
 
-  const journal = join(cache, '.modeldepot', 'jobs.json')
+  const journal = join(first.app.config.stateDir, 'jobs.json')
   t.equal(statSync(journal).mode & 0o777, 0o600, 'the journal is private: callback URLs carry tokens')
   const saved = JSON.parse(readFileSync(journal, 'utf8'))
   t.same(saved.unfinished.map((entry: { job: { job_id: string } }) => entry.job.job_id).sort(), [running.job_id, queued.job_id].sort())
@@ -73,7 +73,7 @@ t.test('finished jobs stay in the history across restarts, bounded by JOB_HISTOR
   await second.app.close()
 
   // A job that ended eight days ago is past the default week.
-  const journalFile = join(cache, '.modeldepot', 'jobs.json')
+  const journalFile = join(first.app.config.stateDir, 'jobs.json')
   const journal = JSON.parse(readFileSync(journalFile, 'utf8'))
   const old = { ...journal.finished[1], job_id: '00000000-0000-4000-8000-000000000001', completed_at: new Date(Date.now() - 8 * 86_400_000).toISOString() }
   writeFileSync(journalFile, JSON.stringify({ ...journal, finished: [journal.finished[0], old] }))
@@ -83,8 +83,8 @@ t.test('finished jobs stay in the history across restarts, bounded by JOB_HISTOR
 
 t.test('an unreadable journal is an empty one: the server starts', async (t) => {
   const cache = t.testdir()
-  mkdirSync(join(cache, '.modeldepot'), { recursive: true })
-  writeFileSync(join(cache, '.modeldepot', 'jobs.json'), '{"version":1,"unfinished":[{"job":')
+  mkdirSync(testStateDir(cache), { recursive: true })
+  writeFileSync(join(testStateDir(cache), 'jobs.json'), '{"version":1,"unfinished":[{"job":')
   const { app } = await buildTestApp(t, { HF_HUB_CACHE: cache })
   t.same((await app.inject({ url: '/api/downloads', headers: auth() })).json().jobs, [])
 })

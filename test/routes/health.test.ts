@@ -1,5 +1,5 @@
 import { once } from 'node:events'
-import { rmSync, writeFileSync } from 'node:fs'
+import { readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { connect, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
@@ -35,6 +35,13 @@ t.test('ready creates the cache directory when it is missing', async (t) => {
   const dir = t.testdir({})
   const { app } = await buildTestApp(t, { HF_HUB_CACHE: join(dir, 'new', 'hub') })
   t.equal((await app.inject({ url: '/health/ready' })).statusCode, 200)
+})
+
+t.test('the writability check adds nothing to the cache: huggingface_hub would warn about a probe file', async (t) => {
+  const cache = join(t.testdir({}), 'hub')
+  const { app } = await buildTestApp(t, { HF_HUB_CACHE: cache })
+  for (const url of ['/health/ready', '/health', '/health/ready']) t.equal((await app.inject({ url })).statusCode, 200, url)
+  t.same(readdirSync(cache), [], 'the cache root is as empty as it was')
 })
 
 t.test('every answer carries x-request-id, keeping a sane inbound one', async (t) => {

@@ -144,7 +144,7 @@ t.test('the default model starts from DEFAULT_MODEL, changes with PUT and surviv
   const again = await buildTestApp(t, { DEFAULT_MODEL: 'org/from-env', HF_HUB_CACHE: cacheDir })
   writeCachedSnapshot(cacheDir, 'solo', C1, [{ path: 'README.md', content: '# solo' }], ['main'])
   t.match((await again.app.inject({ url: '/api/default-model', headers: auth() })).json(), { model_id: 'solo', source: 'state', cached: true }, 'kept across restarts')
-  t.equal(readdirSync(join(cacheDir, '.modeldepot')).filter((name) => name.endsWith('.tmp')).length, 0, 'no temporary file left')
+  t.equal(readdirSync(again.app.config.stateDir).filter((name) => name.endsWith('.tmp')).length, 0, 'no temporary file left')
 
   const cleared = await again.app.inject({ method: 'PUT', url: '/api/default-model', headers: auth(), payload: { model_id: null } })
   t.match(cleared.json(), { model_id: null, source: 'state', cached: false })

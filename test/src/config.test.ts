@@ -76,6 +76,21 @@ t.test('the cache directory is resolved exactly as huggingface_hub resolves it',
   t.equal(dir({ HF_HUB_CACHE: '/x/$UNKNOWN_VAR/hub' }), '/x/$UNKNOWN_VAR/hub', 'unknown variables stay as written')
 })
 
+t.test('STATE_DIR: modeldepot\'s own files go in the HF home, or beside a cache set alone, never inside the cache', async (t) => {
+  const dirs = (env: Record<string, string>): [string, string] => {
+    const config = loadConfig({ ...base, ...env })
+    return [config.hubCacheDir, config.stateDir]
+  }
+  t.same(dirs({}), ['/home/ada/.cache/huggingface/hub', '/home/ada/.cache/huggingface/modeldepot'], 'in the derived HF home')
+  t.same(dirs({ XDG_CACHE_HOME: '/xdg' }), ['/xdg/huggingface/hub', '/xdg/huggingface/modeldepot'], 'in the HF home under XDG')
+  t.same(dirs({ HF_HOME: '/data/hf' }), ['/data/hf/hub', '/data/hf/modeldepot'], '$HF_HOME/modeldepot')
+  t.same(dirs({ HF_HOME: '/data/hf', HF_HUB_CACHE: '/models/hub' }), ['/models/hub', '/data/hf/modeldepot'], 'HF_HOME set: there, even with the cache elsewhere')
+  t.same(dirs({ HF_HUB_CACHE: '/models/hub' }), ['/models/hub', '/models/modeldepot'], 'HF_HUB_CACHE alone: beside the cache')
+  t.same(dirs({ HUGGINGFACE_HUB_CACHE: '/legacy/hub' }), ['/legacy/hub', '/legacy/modeldepot'], 'the legacy name alone: beside the cache too')
+  t.same(dirs({ HF_HUB_CACHE: '/models/hub', STATE_DIR: '~/md-state' }), ['/models/hub', '/home/ada/md-state'], 'STATE_DIR wins, ~ expanded')
+  t.equal(dirs({ VOLUME: '/mnt', STATE_DIR: '$VOLUME/state' })[1], '/mnt/state', '$VARS expand')
+})
+
 t.test('HF_ENDPOINT loses its trailing slash, as in huggingface_hub', async (t) => {
   t.equal(loadConfig({ ...base, HF_ENDPOINT: 'http://127.0.0.1:9000/' }).hfEndpoint, 'http://127.0.0.1:9000')
 })
