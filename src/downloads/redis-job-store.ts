@@ -194,7 +194,12 @@ export class RedisJobStore implements JobStore {
       cancelTold: false
     }
     this.#own.set(jobId, own)
-    await this.#save(own, 'downloading')
+    // Taken: it runs here whatever happens next. Redis gone between the two steps, the heartbeat
+    // writes the job as it is once Redis answers (a job left taken and not run would hold its lease forever).
+    await this.#save(own, 'downloading').catch((err: unknown) => {
+      if (!(err instanceof MdStateStoreUnavailableError)) throw err
+      own.unsaved = true
+    })
     this.#emit(own.job)
     return own.job
   }
