@@ -253,6 +253,8 @@ export class DownloadManager {
   async cancel (jobId: string, purge = false): Promise<DownloadJob> {
     const job = await this.get(jobId)
     if (isFinal(job.status)) return job
+    // A job this process is taking from the queue right now is its own once the taking is done.
+    if (job.status !== 'queued' && !this.#runs.has(jobId)) await this.#pumping
     const own = this.#runs.get(jobId)
     if (own !== undefined) {
       own.why = 'cancelled'
