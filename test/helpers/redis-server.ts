@@ -56,7 +56,7 @@ async function sendCommand (port: number, password: string | undefined, args: st
  */
 export async function startRedisServer (t: Test, options: { password?: string } = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'modeldepot-redis-'))
-  const port = await freePort()
+  let port = await freePort()
   let child: ChildProcess | undefined
   let output = ''
   const command = async (...args: string[]): Promise<string> => sendCommand(port, options.password, args)
@@ -66,12 +66,15 @@ export async function startRedisServer (t: Test, options: { password?: string } 
     if (options.password !== undefined) args.push('--requirepass', options.password)
     const started = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
     child = started
+    output = ''
     started.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
     started.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
     const deadline = Date.now() + 10_000
     for (;;) {
       if (started.exitCode !== null) throw new Error(`redis-server exited: ${output}`)
-      const reply = await command('PING').catch(() => '')
+      // Its own "ready" line, not only a PONG: a free port picked by another test file in between
+      // would have this one exit while that file's redis-server answered in its place.
+      const reply = output.includes('Ready to accept connections') ? await command('PING').catch(() => '') : ''
       if (reply === '+PONG') return
       if (Date.now() > deadline) throw new Error(`redis-server did not answer PING: ${output}`)
       await new Promise((resolve) => setTimeout(resolve, 25))
@@ -91,7 +94,16 @@ export async function startRedisServer (t: Test, options: { password?: string } 
     await stop()
     rmSync(dir, { recursive: true, force: true })
   })
-  await start()
+  // The port was free when picked; another process may have taken it since: then another one.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start()
+      break
+    } catch (err) {
+      if (attempt === 5 || !output.includes('Address already in use')) throw err
+      port = await freePort()
+    }
+  }
   const auth = options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`
   return { port, url: `redis://${auth}127.0.0.1:${port}`, stop, start, command }
 }
