@@ -3,16 +3,24 @@ import type { Redis } from 'ioredis'
 
 export interface LimiterSettings { maxConcurrent: number, minTime: number }
 
+// A call falls back to the replica's own limiter when the connection is gone (closed, or not yet
+// connected), at once. A command that is only slow, as on a loaded machine where redis-server or this
+// process waits seconds for a core, must not count as gone: the app's 2 s would split the cluster's
+// limit in two for the calls that were waiting. Still bounded, for a Redis that hangs with its
+// connection open.
+const LIMITER_TIMEOUT_MS = 15_000
+
 /**
  * The Redis connection every provider's limiter shares: a client of its own (a duplicate of the app's,
- * with the same fail-fast options) for Bottleneck's scripts, and Bottleneck's subscriber beside it.
+ * failing at once while not connected, with longer timeouts) for Bottleneck's scripts, and
+ * Bottleneck's subscriber beside it (its own duplicate of this one).
  */
 export class LimiterConnection {
   readonly client: Redis
   readonly bottleneck: Bottleneck.IORedisConnection
 
   constructor (redis: Redis) {
-    this.client = redis.duplicate()
+    this.client = redis.duplicate({ commandTimeout: LIMITER_TIMEOUT_MS, connectTimeout: LIMITER_TIMEOUT_MS })
     // A lost connection is logged once per outage by the app's client; Bottleneck would repeat it.
     this.client.on('error', () => {})
     this.bottleneck = new Bottleneck.IORedisConnection({ client: this.client })
@@ -44,7 +52,7 @@ interface Waiting {
   started: boolean
   /** Handed to the local limiter: the clustered job, if it ever runs, does nothing. */
   abandoned: boolean
-  fallBack: () => void
+  fallBack: (why: string, err?: unknown) => void
 }
 
 /**
@@ -71,6 +79,8 @@ export class ProviderLimiter {
   #clustered: Bottleneck | undefined
   readonly #waiting = new Set<Waiting>()
   #stopped = false
+  /** Why calls last went to the local limiter; cleared by the next clustered call, so one warning per spell. */
+  #fallingBack: string | undefined
 
   constructor (settings: LimiterSettings, cluster?: LimiterCluster) {
     this.#settings = { ...settings }
@@ -80,7 +90,7 @@ export class ProviderLimiter {
     this.#clustered = this.#createClustered()
     // Calls queued in Redis for capacity would wait for its messages, which a Redis that is away never
     // sends: they go to the local limiter instead.
-    cluster.connection.client.on('close', () => this.#fallBackAll())
+    cluster.connection.client.on('close', () => this.#fallBackAll('the Redis connection closed'))
   }
 
   get clustered (): boolean {
@@ -109,7 +119,12 @@ export class ProviderLimiter {
   /** Runs `task` when the limiter allows; its own result or error is the answer. */
   async schedule<T> (task: () => Promise<T>): Promise<T> {
     const clustered = this.#clustered
-    if (clustered === undefined || this.#cluster!.connection.client.status !== 'ready') return this.#local.schedule(task)
+    if (clustered === undefined) return this.#local.schedule(task)
+    const status = this.#cluster!.connection.client.status
+    if (status !== 'ready') {
+      this.#fellBack(`the Redis connection is ${status}`)
+      return this.#local.schedule(task)
+    }
     return new Promise<T>((resolve, reject) => {
       let settled = false
       const settle = (outcome: Outcome<T>): void => {
@@ -125,8 +140,9 @@ export class ProviderLimiter {
       const waiting: Waiting = {
         started: false,
         abandoned: false,
-        fallBack: () => {
+        fallBack: (why: string, err?: unknown) => {
           if (waiting.started || waiting.abandoned) return
+          this.#fellBack(why, err)
           waiting.abandoned = true
           this.#waiting.delete(waiting)
           runLocally()
@@ -139,6 +155,7 @@ export class ProviderLimiter {
       clustered.schedule(async () => {
         if (waiting.abandoned) return
         waiting.started = true
+        this.#fallingBack = undefined
         this.#waiting.delete(waiting)
         try {
           outcome = { ok: true, value: await task() }
@@ -150,7 +167,7 @@ export class ProviderLimiter {
       }, (err: unknown) => {
         if (lostKeys(err)) this.#recover(clustered, err)
         if (outcome !== undefined) settle(outcome)
-        else waiting.fallBack()
+        else waiting.fallBack('Bottleneck failed the call', err)
       })
     })
   }
@@ -161,11 +178,17 @@ export class ProviderLimiter {
     this.#cluster!.warn?.('the provider limiter lost its keys in Redis and is re-created (bottleneck issues #205, #219)', err)
     this.#clustered = this.#createClustered()
     this.#release(failed)
-    this.#fallBackAll()
+    this.#fallBackAll('the limiter was re-created')
   }
 
-  #fallBackAll (): void {
-    for (const waiting of [...this.#waiting]) waiting.fallBack()
+  #fallBackAll (why: string): void {
+    for (const waiting of [...this.#waiting]) waiting.fallBack(why)
+  }
+
+  #fellBack (why: string, err?: unknown): void {
+    if (this.#fallingBack !== undefined) return
+    this.#fallingBack = why
+    this.#cluster!.warn?.(`provider calls go through this replica's own limiter until the clustered one answers: ${why}`, err)
   }
 
   /** This replica's calls: waiting for their turn, and under way. */

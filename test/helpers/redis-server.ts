@@ -16,6 +16,11 @@ export interface RedisServer {
   start: () => Promise<void>
   /** Sends one command and reads its first reply line, e.g. command('DBSIZE') → ':3'. */
   command: (...args: string[]) => Promise<string>
+  /**
+   * Freezes redis-server for `ms` (SIGSTOP, then SIGCONT): connections stay open and commands go
+   * unanswered until then, as when a starved machine does not schedule it.
+   */
+  pause: (ms: number) => Promise<void>
 }
 
 async function freePort (): Promise<number> {
@@ -90,7 +95,19 @@ export async function startRedisServer (t: Test, options: { password?: string } 
     await exited
   }
 
+  const pause = async (ms: number): Promise<void> => {
+    if (child === undefined) throw new Error('redis-server is not running')
+    const frozen = child
+    frozen.kill('SIGSTOP')
+    try {
+      await new Promise((resolve) => setTimeout(resolve, ms))
+    } finally {
+      frozen.kill('SIGCONT')
+    }
+  }
+
   t.teardown(async () => {
+    child?.kill('SIGCONT')
     await stop()
     rmSync(dir, { recursive: true, force: true })
   })
@@ -105,5 +122,5 @@ export async function startRedisServer (t: Test, options: { password?: string } 
     }
   }
   const auth = options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`
-  return { port, url: `redis://${auth}127.0.0.1:${port}`, stop, start, command }
+  return { port, url: `redis://${auth}127.0.0.1:${port}`, stop, start, command, pause }
 }

@@ -50,6 +50,17 @@ export async function startReplicas (t: Test, names: string[], env: Record<strin
     }
     return { name, port, server, call, kill }
   }
-  const replicas = await Promise.all(names.map(async (name) => add(name)))
-  return { replicas, cacheDir, add }
+  const started: Replica[] = []
+  // What the replicas said, when something went wrong: the only way to see inside several processes.
+  t.teardown(() => {
+    if (t.passing()) return
+    for (const replica of started) t.comment(`--- replica ${replica.name}\n${replica.server.stdout().slice(-6000)}${replica.server.stderr()}`)
+  })
+  const addLogged = async (name: string, extra?: Record<string, string>): Promise<Replica> => {
+    const replica = await add(name, extra)
+    started.push(replica)
+    return replica
+  }
+  const replicas = await Promise.all(names.map(async (name) => addLogged(name)))
+  return { replicas, cacheDir, add: addLogged }
 }

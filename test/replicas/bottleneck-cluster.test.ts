@@ -29,7 +29,7 @@ const dir = mkdtempSync(join(tmpdir(), 'modeldepot-providers-file-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 const providersFile = join(dir, 'providers.json')
 writeFileSync(providersFile, JSON.stringify([{ name: 'openai', limiter: { max_concurrent: 1, min_time_ms: MIN_TIME_MS } }]))
-const { replicas } = await startReplicas(t, ['a', 'b', 'c'], {
+const { replicas, add } = await startReplicas(t, ['a', 'b', 'c'], {
   REDIS_URL: redis.url,
   OPENAI_BASE_URL: openai.url,
   OPENAI_API_KEY: TOKENS.openai,
@@ -37,19 +37,19 @@ const { replicas } = await startReplicas(t, ['a', 'b', 'c'], {
 })
 
 /** Every replica's limiter has registered with Bottleneck's keys in Redis (a client each). */
-async function limitersRegistered (server: RedisServer): Promise<void> {
+async function limitersRegistered (server: RedisServer, count = replicas.length): Promise<void> {
   // Generous: three processes that start beside the other test files on two cores take a while.
   const deadline = Date.now() + 60_000
   const registered = async (): Promise<number> => Number((await server.command('ZCARD', 'b_modeldepot:provider:openai_client_last_seen').catch(() => ':0')).slice(1))
-  while (await registered() < replicas.length) {
+  while (await registered() < count) {
     if (Date.now() > deadline) throw new Error('the limiters never registered in Redis')
     await sleep(100)
   }
 }
 
 /** Three preflight checks per replica at once: each sends two requests to the upstream, one after the other. */
-async function burst (): Promise<Array<{ replica: string, status: number }>> {
-  const calls = replicas.flatMap((replica: Replica) => [1, 2, 3].map(async () => ({ replica: replica.name, status: (await replica.call('/api/providers/openai/check', { method: 'POST' })).status })))
+async function burst (among: Replica[] = replicas): Promise<Array<{ replica: string, status: number }>> {
+  const calls = among.flatMap((replica: Replica) => [1, 2, 3].map(async () => ({ replica: replica.name, status: (await replica.call('/api/providers/openai/check', { method: 'POST' })).status })))
   return Promise.all(calls)
 }
 
@@ -86,6 +86,21 @@ t.test('a PROVIDERS_FILE limiter override holds for the three replicas together'
   assertSpaced(t, openai.requests, 'between any two requests of the cluster')
 })
 
+t.test('Redis frozen for a moment in the middle of a run (as on a starved machine): the calls wait for it, and the limits still hold for the cluster', async (t) => {
+  await limitersRegistered(redis)
+  openai.requests.length = 0
+  const running = burst()
+  // Every call has passed the request's own Redis reads and waits in the limiter by now.
+  await sleep(MIN_TIME_MS * 3)
+  await redis.pause(5000)
+  const answers = await running
+  t.same(answers.filter((answer) => answer.status !== 200), [], 'every check answered')
+  t.equal(openai.requests.length, 18, 'two requests per check')
+  t.equal(peakOf(openai.requests), 1, 'maxConcurrent holds through the freeze')
+  t.ok(gapsOf(openai.requests).every((gap) => gap >= MIN_TIME_MS - TOLERANCE_MS), `minTime holds through the freeze (gaps ${gapsOf(openai.requests).join(', ')} ms)`)
+  for (const replica of replicas) t.notMatch(replica.server.stdout(), /own limiter/, `${replica.name} never fell back to its own limiter`)
+})
+
 t.test('FLUSHALL in the middle of a run: every call answers, and the replicas are clustered again within seconds', async (t) => {
   await limitersRegistered(redis)
   const running = burst()
@@ -114,4 +129,18 @@ t.test('Redis stopped: a provider call goes through the replica\'s own limiter, 
   await limitersRegistered(redis)
   t.equal((await replicas[1]!.call('/api/providers/openai/check', { method: 'POST' })).status, 200, 'and with Redis back')
   for (const replica of replicas) t.equal(replica.server.child.exitCode, null, `${replica.name} is still running`)
+})
+
+t.test('a replica started while Redis is away joins the cluster\'s limits once Redis answers', async (t) => {
+  await redis.stop()
+  const late = await add('d')
+  // It answers without Redis, through its own limiter.
+  t.equal((await late.call('/api/providers/openai/check', { method: 'POST' })).status, 200, 'd answers while Redis is away')
+  await redis.start()
+  await limitersRegistered(redis, replicas.length + 1)
+  openai.requests.length = 0
+  const answers = await burst([replicas[0]!, late])
+  t.ok(answers.every((answer) => answer.status === 200), 'every check answered')
+  t.equal(peakOf(openai.requests), 1, 'maxConcurrent holds with the late replica')
+  assertSpaced(t, openai.requests, 'with the late replica')
 })

@@ -39,11 +39,6 @@ export async function cluster (t: Test, env: Record<string, string> = {}): Promi
     DOWNLOAD_READ_TIMEOUT_MS: '2000',
     ...env
   })
-  // What the replicas said, when something went wrong: the only way to see inside three processes.
-  t.teardown(() => {
-    if (t.passing()) return
-    for (const replica of set.replicas) t.comment(`--- replica ${replica.name}\n${replica.server.stdout().slice(-6000)}${replica.server.stderr()}`)
-  })
   return { hub, redis, replicas: set.replicas, cacheDir: set.cacheDir, add: async (name, extra) => set.add(name, extra) }
 }
 
