@@ -15,6 +15,8 @@ import { ifMissing } from './cache-scan.js'
  */
 export const ABANDONED_AFTER_MS = 60 * 60_000
 
+const OWN_LOCK_SUFFIX = '.modeldepot.lock'
+
 // The state files' own temporaries (write-file-atomic's `jobs.json.<n>`, `state.json.<uuid>.tmp`).
 const STATE_TEMPORARY = /^[\w-]+\.json\.[\w-]+(\.tmp)?$/
 
@@ -27,8 +29,10 @@ export async function temporaryPath (cacheDir: string, repoId: string): Promise<
 
 /**
  * Removes what killed processes left: entries of the temporary folder old enough to be abandoned,
- * and every folder in the trash (never needed again; a replica removing the same one at once is
- * harmless with `force`). Answers how many entries went.
+ * modeldepot's own blob locks as old (a held one has its time renewed every few seconds; a process
+ * killed while it wrote a small file beside the one it died on leaves one), and every folder in the
+ * trash (never needed again; a replica removing the same one at once is harmless with `force`).
+ * huggingface_hub's own `.lock` files are never touched. Answers how many entries went.
  */
 export async function sweepAbandoned (cacheDir: string, now: number = Date.now()): Promise<number> {
   let removed = 0
@@ -38,6 +42,12 @@ export async function sweepAbandoned (cacheDir: string, now: number = Date.now()
     const tmp = join(cacheDir, repo, TMP_FOLDER)
     removed += await removeAbandoned((await readdir(tmp).catch(ifMissing<string[]>([]))).map((name) => join(tmp, name)), now)
     trashes.push(join(cacheDir, repo, TRASH_FOLDER))
+  }
+  const lockDirs = (await readdir(join(cacheDir, '.locks')).catch(ifMissing<string[]>([]))).filter((name) => name.startsWith('models--'))
+  for (const repo of lockDirs) {
+    const locks = join(cacheDir, '.locks', repo)
+    const own = (await readdir(locks).catch(ifMissing<string[]>([]))).filter((name) => name.endsWith(OWN_LOCK_SUFFIX))
+    removed += await removeAbandoned(own.map((name) => join(locks, name)), now)
   }
   for (const trash of trashes) {
     for (const name of await readdir(trash).catch(ifMissing<string[]>([]))) {

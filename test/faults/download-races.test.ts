@@ -323,6 +323,9 @@ t.test('4. a cache left by a dead process: a fresh app resumes what it can, take
   writeFileSync(join(blobs, `${etagOf(config)}.incomplete`), 'garbage')
   writeFileSync(join(blobs, `${etagOf(config)}.incomplete.parts.json`), '{"etag":"x"}')
   utimesSync(join(blobs, `${etagOf(config)}.incomplete`), old, old)
+  // …and the lock of a process killed after the blob was renamed into place, before it let go.
+  mkdirSync(join(locks, `${etagOf(config)}.modeldepot.lock`))
+  utimesSync(join(locks, `${etagOf(config)}.modeldepot.lock`), old, old)
   // single.safetensors (one stream): a valid prefix, and the dead process's lock on it.
   const singlePrefix = 700_000
   writeFileSync(join(blobs, `${etagOf(single)}.incomplete`), Buffer.from(single.content).subarray(0, singlePrefix))

@@ -102,6 +102,8 @@ for (const point of POINTS) {
     const past = new Date(Date.now() - 2 * 3_600_000)
     for (const name of existsSync(paths.tmp) ? readdirSync(paths.tmp) : []) lutimesSync(join(paths.tmp, name), past, past)
     for (const name of stateTemporaries(cacheDir)) lutimesSync(join(paths.state, name), past, past)
+    // A small file may have been under way, its lock held, when the process died on another one.
+    for (const lock of cacheLeftovers(cacheDir).filter((found) => found.startsWith('lock '))) lutimesSync(join(cacheDir, lock.slice(5)), past, past)
 
     const second = startServer(t, env, cwd)
     const port = await listeningPort(second)
