@@ -102,7 +102,7 @@ const downloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Progress of a download',
       description: [
         'With no parameter, the most recent job; `job_id` or `model_id` select one.',
-        '`wait=N` (seconds, at most 60) holds the answer until the job ends or N seconds pass, so a polling loop needs no Wait node.',
+        '`wait=N` (seconds, at most 60) holds the answer until the job ends (or is paused) or N seconds pass, so a polling loop needs no Wait node.',
         'Also counts the active and queued jobs.'
       ].join(' '),
       tags: ['models'],
@@ -161,6 +161,32 @@ const downloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     return app.downloads.cancel(request.params.job_id, request.query.purge === true)
   })
+
+  app.post('/downloads/:job_id/pause', {
+    schema: {
+      operationId: 'pauseDownload',
+      summary: 'Pause a download',
+      description: [
+        'Pauses a queued or running job, on whichever replica runs it: its connections close, its partial files stay, and its slot goes to the next queued job.',
+        'Its status is `paused` (in progress, the list and the event stream) until it is resumed, across restarts too. A pause sends no completion callback: the callback comes when the job ends.',
+        'A paused job is answered as it is; one that has ended is refused with 409.'
+      ].join(' '),
+      tags: ['models'],
+      params: JobIdParams,
+      response: { 200: jobRef('The job, now paused'), 404: errorRef('No such job'), 409: errorRef('The job has ended (MD_JOB_ENDED)') }
+    }
+  }, async (request) => app.downloads.pause(request.params.job_id))
+
+  app.post('/downloads/:job_id/resume', {
+    schema: {
+      operationId: 'resumeDownload',
+      summary: 'Resume a paused download',
+      description: 'Puts a paused job back in the queue, with the same job_id and callback; it fetches only what is missing. A job that is not paused is answered as it is; one that has ended is refused with 409.',
+      tags: ['models'],
+      params: JobIdParams,
+      response: { 200: jobRef('The job, queued again (or already running)'), 404: errorRef('No such job'), 409: errorRef('The job has ended (MD_JOB_ENDED)') }
+    }
+  }, async (request) => app.downloads.resumeJob(request.params.job_id))
 }
 
 export default downloadRoutes

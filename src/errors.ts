@@ -67,6 +67,7 @@ export const HINTS: Record<string, string> = {
   MD_HUB_ERROR: 'The Hub failed this time: send the same request again later (after Retry-After seconds when the answer has it). GET /api/providers/huggingface shows how the Hub has been answering.',
   MD_INSUFFICIENT_STORAGE: 'Free space (DELETE /api/delete-model), narrow the download with allow_patterns, or point HF_HUB_CACHE at a larger volume.',
   MD_NO_FILES_MATCHED: 'Loosen allow_patterns / ignore_patterns; GET with auto=false lists the files and their sizes.',
+  MD_JOB_ENDED: 'Only a queued, running or paused job can be paused or resumed; send the download request again to start a new job (it fetches only what the cache lacks).',
   MD_JOB_NOT_FOUND: 'GET /api/downloads lists the jobs this server knows (jobs are kept in memory until a restart).',
   MD_MODEL_NOT_CACHED: 'GET /api/models lists what is in the cache.',
   MD_CALLBACKS_DISABLED: 'Set CALLBACK_ALLOWED_HOSTS to the hosts that may receive callbacks (e.g. n8n:5678) and restart, or leave callback_url out.',
@@ -108,6 +109,7 @@ export class MdInsufficientStorageError extends createMdError('MD_INSUFFICIENT_S
 }
 
 export const MdJobNotFoundError = createMdError('MD_JOB_NOT_FOUND', 'No download job %s', 404)
+export const MdJobEndedError = createMdError('MD_JOB_ENDED', 'Download job %s has ended (%s): it cannot be %s', 409)
 export const MdModelNotCachedError = createMdError('MD_MODEL_NOT_CACHED', '%s', 404)
 export const MdModelProtectedError = createMdError('MD_MODEL_PROTECTED', '%s', 409)
 

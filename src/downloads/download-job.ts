@@ -5,7 +5,7 @@ import { LiteralUnion, Nullable } from '../json-schema.js'
 // A job as the API answers it is declared once, here, as JSON Schema (TypeBox): the routes document
 // and serialize it with this schema, the code uses the type derived from it, so the two cannot drift.
 
-export const JOB_STATUSES = ['queued', 'downloading', 'verifying', 'complete', 'error', 'cancelled'] as const
+export const JOB_STATUSES = ['queued', 'downloading', 'verifying', 'paused', 'complete', 'error', 'cancelled'] as const
 export const JobStatusSchema = LiteralUnion(JOB_STATUSES)
 export type JobStatus = Static<typeof JobStatusSchema>
 

@@ -1,7 +1,7 @@
 import { newCallbackState, type CallbackSender, type CallbackState } from '../callbacks/callback-sender.js'
 import type { DefaultModelStore } from '../cache/default-model-store.js'
 import { diskSpace } from '../cache/disk-space.js'
-import { JOB_END_CODES, MdJobNotFoundError, MdShuttingDownError, MdStateStoreUnavailableError } from '../errors.js'
+import { JOB_END_CODES, MdJobEndedError, MdJobNotFoundError, MdShuttingDownError, MdStateStoreUnavailableError } from '../errors.js'
 import type { HubClient } from '../hub/hub-client.js'
 import { isFinal, type DownloadJob, type JobError } from './download-job.js'
 import { insufficientStorage, jobError, SHUTDOWN_BEFORE_START, SHUTDOWN_DURING } from './job-errors.js'
@@ -32,17 +32,17 @@ export interface DownloadManagerOptions {
 
 export type StartOutcome = 'created' | 'existing' | 'cached'
 
-/** How long a cancel sent to the replica that runs the job waits for it to stop. */
+/** How long a cancel or a pause sent to the replica that runs the job waits for it to stop. */
 const REMOTE_CANCEL_WAIT_MS = 5000
 
 /**
  * A job this process has taken from the queue and runs. `stop` ends it wherever it is (planning it
- * again, or moving bytes), and `why` says what the end is: a cancel, a shutdown, or the job taken
- * over by another replica, which this process then must not write.
+ * again, or moving bytes), and `why` says what the end is: a cancel, a pause, a shutdown, or the job
+ * taken over by another replica, which this process then must not write.
  */
 interface OwnRun {
   stop: AbortController
-  why?: 'cancelled' | 'shutdown' | 'lost'
+  why?: 'cancelled' | 'paused' | 'shutdown' | 'lost'
   run?: JobRun
   done?: Promise<void>
 }
@@ -90,6 +90,8 @@ export class DownloadManager {
     }
     // A job that ends anywhere (here, or on another replica) wakes who waits for it here.
     this.#store.onChange((job) => {
+      // A paused job answers who waits for its end: it will not end until someone resumes it.
+      if (job.status === 'paused') this.#waiters.wake(job.job_id)
       if (!isFinal(job.status)) return
       this.#plans.delete(job.job_id)
       this.#waiters.wake(job.job_id)
@@ -125,6 +127,11 @@ export class DownloadManager {
   }
 
   async #resumeOne ({ job: saved, request }: InterruptedJob): Promise<DownloadJob> {
+    if (saved.status === 'paused') {
+      // Paused it stays, across restarts, until resumed: nothing to plan or fetch now.
+      this.#resuming.delete(saved.job_id)
+      return this.#store.transition(saved.job_id, 'paused')
+    }
     this.#options.log.info({ job_id: saved.job_id, model_id: saved.model_id }, 'download resumed after a restart')
     try {
       return (await this.#begin(request, saved)).job
@@ -238,13 +245,14 @@ export class DownloadManager {
     return (await this.#store.unfinished()).filter((job) => job.model_id === modelId)
   }
 
-  /** Holds until the job ends or `timeoutMs` passes, then answers it as it is. */
+  /** Holds until the job ends (or is paused) or `timeoutMs` passes, then answers it as it is. */
   async waitForFinal (jobId: string, timeoutMs: number): Promise<DownloadJob> {
+    const settled = (job: DownloadJob): boolean => isFinal(job.status) || job.status === 'paused'
     const job = await this.get(jobId)
-    if (isFinal(job.status) || timeoutMs <= 0) return job
+    if (settled(job) || timeoutMs <= 0) return job
     const waiting = this.#waiters.wait(jobId, timeoutMs)
     // It may have ended while the store was read, before the waiter was there to be woken.
-    if (isFinal((await this.get(jobId)).status)) this.#waiters.wake(jobId)
+    if (settled(await this.get(jobId))) this.#waiters.wake(jobId)
     await waiting
     return this.get(jobId)
   }
@@ -263,8 +271,9 @@ export class DownloadManager {
       if (purge) await own.run?.purgePartials()
       return this.get(jobId)
     }
-    if (job.status === 'queued') {
-      const plan = this.#plans.get(jobId)
+    if (job.status === 'queued' || job.status === 'paused') {
+      // A paused job has no plan here: planned again only to know which partials to remove.
+      const plan = this.#plans.get(jobId) ?? (purge && job.status === 'paused' ? await this.#planAgain(job).catch(() => undefined) : undefined)
       try {
         await this.#finish(jobId, 'cancelled')
         if (purge) await this.#purgeQueued(job, plan)
@@ -278,6 +287,73 @@ export class DownloadManager {
     // It runs on another replica: ask that one to stop it, and answer once it has.
     await this.#store.requestCancel(jobId, purge)
     return this.waitForFinal(jobId, REMOTE_CANCEL_WAIT_MS)
+  }
+
+  /**
+   * Pauses a job, wherever it runs: its transfers close, its partial files stay, its slot goes to the
+   * next queued job. A paused job is answered as it is; an ended one is refused.
+   */
+  async pause (jobId: string): Promise<DownloadJob> {
+    const job = await this.get(jobId)
+    if (job.status === 'paused') return job
+    if (isFinal(job.status)) throw new MdJobEndedError(jobId, job.status, 'paused')
+    if (job.status !== 'queued' && !this.#runs.has(jobId)) await this.#pumping
+    const own = this.#runs.get(jobId)
+    if (own !== undefined) {
+      own.why ??= 'paused'
+      own.stop.abort()
+      await own.done
+      return this.get(jobId)
+    }
+    if (job.status === 'queued') {
+      try {
+        const paused = await this.#store.transition(jobId, 'paused')
+        this.#plans.delete(jobId)
+        this.#options.log.info({ job_id: jobId, model_id: job.model_id }, 'download paused')
+        return paused
+      } catch (err) {
+        // Taken from the queue meanwhile, here or by another replica: pause it where it runs.
+        if (!(err instanceof JobTransitionError)) throw err
+        if (this.#runs.has(jobId)) return this.pause(jobId)
+      }
+    }
+    await this.#store.requestPause(jobId)
+    return this.#waitForStop(jobId, REMOTE_CANCEL_WAIT_MS)
+  }
+
+  /** Puts a paused job back in the queue; it fetches only what is missing. Any other unended job is answered as it is. */
+  async resumeJob (jobId: string): Promise<DownloadJob> {
+    const job = await this.get(jobId)
+    if (isFinal(job.status)) throw new MdJobEndedError(jobId, job.status, 'resumed')
+    if (job.status !== 'paused') return job
+    try {
+      await this.#store.transition(jobId, 'queued')
+    } catch (err) {
+      // Resumed (or cancelled) elsewhere at the same moment: answered as it is now.
+      if (!(err instanceof JobTransitionError)) throw err
+      return this.get(jobId)
+    }
+    this.#options.log.info({ job_id: jobId, model_id: job.model_id }, 'download resumed')
+    await this.pump()
+    return this.get(jobId)
+  }
+
+  /** Holds until the job no longer runs (paused, ended, queued) or `timeoutMs` passes, then answers it. */
+  async #waitForStop (jobId: string, timeoutMs: number): Promise<DownloadJob> {
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        stop()
+        resolve()
+      }
+      const timer = setTimeout(done, timeoutMs)
+      const stop = this.#store.onChange((job) => {
+        if (job.job_id === jobId && job.status !== 'downloading' && job.status !== 'verifying') done()
+      })
+      // It may have stopped while the listener was being set up.
+      void this.get(jobId).then((job) => { if (job.status !== 'downloading' && job.status !== 'verifying') done() }, () => done())
+    })
+    return this.get(jobId)
   }
 
   /** Graceful shutdown: running jobs stop where they are and keep their `.incomplete` files. */
@@ -371,6 +447,10 @@ export class DownloadManager {
       this.#options.log.warn({ job_id: jobId }, 'download taken over by another replica; this one stops')
     } else if (own.why === 'cancelled') {
       await this.#finish(jobId, 'cancelled')
+    } else if (own.why === 'paused') {
+      // No callback: the job has not ended. Its partial files stay for the resume.
+      const job = await this.#store.transition(jobId, 'paused')
+      this.#options.log.info({ job_id: jobId, model_id: job.model_id, bytes_downloaded: job.bytes_downloaded }, 'download paused')
     } else if (own.why === 'shutdown' && this.#store.sharedQueue) {
       // Back to the shared queue: another replica goes on from the partial files.
       await this.#store.transition(jobId, 'queued')
@@ -388,6 +468,12 @@ export class DownloadManager {
     if (command.kind === 'cancel') {
       void this.cancel(command.jobId, command.purge).catch((err: unknown) => {
         this.#options.log.warn({ job_id: command.jobId, reason: (err as Error).message }, 'a cancel sent by another replica failed')
+      })
+      return
+    }
+    if (command.kind === 'pause') {
+      void this.pause(command.jobId).catch((err: unknown) => {
+        this.#options.log.warn({ job_id: command.jobId, reason: (err as Error).message }, 'a pause sent by another replica failed')
       })
       return
     }

@@ -152,6 +152,7 @@ export class InMemoryJobStore implements JobStore {
   }
 
   async requestCancel (): Promise<void> {}
+  async requestPause (): Promise<void> {}
 
   onCommand (_listener: (command: RunCommand) => void): void {}
 

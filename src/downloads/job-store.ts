@@ -20,12 +20,16 @@ export type EndStatus = 'complete' | 'error' | 'cancelled'
 export const TRANSITIONS: Readonly<Record<JobState, readonly JobStatus[]>> = {
   // A request is queued, or complete at once when the cache has every file.
   new: ['queued', 'complete'],
-  // Taken up again at a start: queued (or complete from the cache), or in error when it cannot be planned.
-  interrupted: ['queued', 'complete', 'error'],
-  queued: ['downloading', 'cancelled'],
+  // Taken up again at a start: queued (or complete from the cache), or in error when it cannot be
+  // planned; paused again when it was paused.
+  interrupted: ['queued', 'complete', 'error', 'paused'],
+  queued: ['downloading', 'cancelled', 'paused'],
   // Back to queued: the process that ran it stopped (a shared store) or died, and another takes it over.
-  downloading: ['verifying', 'error', 'cancelled', 'queued'],
-  verifying: ['complete', 'error', 'cancelled', 'queued'],
+  downloading: ['verifying', 'error', 'cancelled', 'queued', 'paused'],
+  verifying: ['complete', 'error', 'cancelled', 'queued', 'paused'],
+  // Paused by the user: its transfers closed, its partial files kept, no slot taken. Resumed, it
+  // queues again (and fetches only what is missing).
+  paused: ['queued', 'cancelled'],
   complete: [],
   error: [],
   cancelled: []
@@ -103,8 +107,11 @@ export interface DueCallback { url: string, event: string, body: string }
 /** What the store asks of the process that runs a job: stop it (a cancel sent to another replica, a lease lost). */
 export interface RunCommand {
   jobId: string
-  /** `cancel`: end it as cancelled (and remove its partials when `purge`); `lost`: stop writing, another replica owns it now. */
-  kind: 'cancel' | 'lost'
+  /**
+   * `cancel`: end it as cancelled (and remove its partials when `purge`); `pause`: stop it as paused,
+   * partials kept; `lost`: stop writing, another replica owns it now.
+   */
+  kind: 'cancel' | 'pause' | 'lost'
   purge: boolean
 }
 
@@ -122,7 +129,7 @@ export interface JobStore {
   request: (jobId: string) => Promise<DownloadRequest | undefined>
   /** The job not yet ended (and not interrupted) doing this same download, if any. */
   findUnfinished: (request: DownloadRequest) => Promise<DownloadJob | undefined>
-  /** The jobs that have not ended, interrupted ones left out. */
+  /** The jobs that have not ended (paused ones included), interrupted ones left out. */
   unfinished: () => Promise<DownloadJob[]>
   /** Jobs journaled unfinished, to take up at a start, oldest first (a shared store keeps them queued instead). */
   interrupted: () => Promise<InterruptedJob[]>
@@ -155,6 +162,8 @@ export interface JobStore {
   fence: (jobId: string) => Promise<void>
   /** Asks the process that runs a job to cancel it (a shared store: another replica). */
   requestCancel: (jobId: string, purge: boolean) => Promise<void>
+  /** Asks the process that runs a job to pause it (a shared store: another replica). */
+  requestPause: (jobId: string) => Promise<void>
   /** The delivery of an ended job's callback; no change event (streams have had its final one). */
   recordCallback: (jobId: string, callback: CallbackState) => Promise<void>
   /**
@@ -187,7 +196,7 @@ export function applyTransition (current: DownloadJob, to: JobStatus, options: T
   job.status = to
   job.updated_at = now
   if (to === 'downloading') job.started_at = now
-  if (to === 'queued' || isFinal(to)) {
+  if (to === 'queued' || to === 'paused' || isFinal(to)) {
     job.current_files = []
     job.speed_bps = 0
     job.eta_seconds = null

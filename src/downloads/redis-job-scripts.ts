@@ -72,9 +72,11 @@ end
 /**
  * One change of a job: allowed only from the listed statuses and, when a lease token is given, only
  * while that lease is the job's (the fencing check: a replica that lost the job writes nothing).
- * Back to queued or ended, the job leaves the running set and its lease goes.
+ * Back to queued, paused or ended, the job leaves the running set and its lease goes; paused, it is
+ * in the paused set until it is resumed (queued) or cancelled.
  * An ended job is let go after the history's age (JOB_HISTORY_MAX_AGE_S).
- * KEYS: job hash, queue, running, lease. ARGV: id, allowed statuses (space-separated), token or '', status, job JSON, channel or '', message, history ms.
+ * KEYS: job hash, queue, running, lease, paused.
+ * ARGV: id, allowed statuses (space-separated), token or '', status, job JSON, channel or '', message, history ms.
  * Answers {'ok' | 'unknown' | 'lost' | 'refused', status before}.
  */
 export const WRITE = `
@@ -91,14 +93,22 @@ redis.call('HSET', KEYS[1], 'job', ARGV[5], 'status', s)
 if s == 'queued' then
   redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[1], 'order'), ARGV[1])
   redis.call('SREM', KEYS[3], ARGV[1])
+  redis.call('SREM', KEYS[5], ARGV[1])
   redis.call('DEL', KEYS[4])
+elseif s == 'paused' then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('SREM', KEYS[3], ARGV[1])
+  redis.call('SADD', KEYS[5], ARGV[1])
+  redis.call('DEL', KEYS[4])
+  redis.call('HDEL', KEYS[1], 'pause')
 elseif ${FINAL} then
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('SREM', KEYS[3], ARGV[1])
+  redis.call('SREM', KEYS[5], ARGV[1])
   redis.call('DEL', KEYS[4])
   local same = redis.call('HGET', KEYS[1], 'same')
   if same and redis.call('GET', same) == ARGV[1] then redis.call('DEL', same) end
-  redis.call('HDEL', KEYS[1], 'request', 'same', 'cancel')
+  redis.call('HDEL', KEYS[1], 'request', 'same', 'cancel', 'pause')
   redis.call('PEXPIRE', KEYS[1], ARGV[8])
 end
 if ARGV[6] ~= '' then redis.call('PUBLISH', ARGV[6], ARGV[7]) end
@@ -107,7 +117,7 @@ return {'ok', status}
 
 /**
  * The heartbeat of one job: renews the lease while it is this replica's. A lease that ran out with
- * nobody taking the job meanwhile (same epoch) is taken again. Answers {'held', cancel flag},
+ * nobody taking the job meanwhile (same epoch) is taken again. Answers {'held', cancel flag, pause flag},
  * {'lost', ''} (another replica has it), or {'gone', ''} (Redis no longer has the job: it restarted
  * without its data).
  * KEYS: lease, job hash, running. ARGV: token, lease ms, epoch, id.
@@ -116,14 +126,14 @@ export const RENEW = `
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return {'held', redis.call('HGET', KEYS[2], 'cancel') or ''}
+  return {'held', redis.call('HGET', KEYS[2], 'cancel') or '', redis.call('HGET', KEYS[2], 'pause') or ''}
 end
 if holder then return {'lost', ''} end
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
 if not epoch then return {'gone', ''} end
 if epoch == ARGV[3] and redis.call('SISMEMBER', KEYS[3], ARGV[4]) == 1 then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return {'held', redis.call('HGET', KEYS[2], 'cancel') or ''}
+  return {'held', redis.call('HGET', KEYS[2], 'cancel') or '', redis.call('HGET', KEYS[2], 'pause') or ''}
 end
 return {'lost', ''}
 `
@@ -150,8 +160,9 @@ return 1
 
 /**
  * Gives every running job whose lease ran out (its replica died, or hangs) back to the queue, at its
- * old place, with a new epoch, so the old owner's writes are refused. Answers their ids.
- * KEYS: running, queue. ARGV: job key prefix, lease key prefix.
+ * old place, with a new epoch, so the old owner's writes are refused; one that was asked to pause
+ * meanwhile is paused instead. Answers their ids.
+ * KEYS: running, queue, paused. ARGV: job key prefix, lease key prefix.
  */
 export const REAP = `
 local reaped = {}
@@ -162,8 +173,14 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     local s = redis.call('HGET', key, 'status')
     if s == 'downloading' or s == 'verifying' then
       redis.call('HINCRBY', key, 'epoch', 1)
-      redis.call('HSET', key, 'status', 'queued')
-      redis.call('ZADD', KEYS[2], redis.call('HGET', key, 'order'), id)
+      if redis.call('HGET', key, 'pause') then
+        redis.call('HSET', key, 'status', 'paused')
+        redis.call('HDEL', key, 'pause')
+        redis.call('SADD', KEYS[3], id)
+      else
+        redis.call('HSET', key, 'status', 'queued')
+        redis.call('ZADD', KEYS[2], redis.call('HGET', key, 'order'), id)
+      end
       table.insert(reaped, id)
     end
   end

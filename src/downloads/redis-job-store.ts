@@ -49,13 +49,14 @@ interface OwnJob {
   /** A change that Redis did not take (it was away): written again by the heartbeat. */
   unsaved: boolean
   cancelTold: boolean
+  pauseTold: boolean
 }
 
-type ScriptReply = [string, string]
+type ScriptReply = [string, string, string?]
 
 /** What a change message carries: who made it, and the job after it. */
 interface ChangeMessage { from: string, job: DownloadJob }
-interface CommandMessage { jobId: string, kind: 'cancel', purge: boolean }
+interface CommandMessage { jobId: string, kind: 'cancel' | 'pause', purge: boolean }
 
 /**
  * The jobs of every replica that shares one Redis. A job is a hash (its JSON, its status, its epoch
@@ -143,11 +144,12 @@ export class RedisJobStore implements JobStore {
   }
 
   async unfinished (): Promise<DownloadJob[]> {
-    const [queued, running] = await this.#ask(async () => Promise.all([
+    const [queued, running, paused] = await this.#ask(async () => Promise.all([
       this.#redis.zrange(this.#keys.queue, 0, -1),
-      this.#redis.smembers(this.#keys.running)
+      this.#redis.smembers(this.#keys.running),
+      this.#redis.smembers(this.#keys.paused)
     ]))
-    return (await this.#read([...running, ...queued])).filter((job): job is DownloadJob => job !== undefined && !isFinal(job.status))
+    return (await this.#read([...running, ...queued, ...paused])).filter((job): job is DownloadJob => job !== undefined && !isFinal(job.status))
   }
 
   // Nothing is journaled here: a job a replica stopped is back in the shared queue.
@@ -191,7 +193,8 @@ export class RedisJobStore implements JobStore {
       request: requestText === '' ? undefined : JSON.parse(requestText) as DownloadRequest,
       dirty: false,
       unsaved: false,
-      cancelTold: false
+      cancelTold: false,
+      pauseTold: false
     }
     this.#own.set(jobId, own)
     // Taken: it runs here whatever happens next. Redis gone between the two steps, the heartbeat
@@ -253,9 +256,17 @@ export class RedisJobStore implements JobStore {
   }
 
   async requestCancel (jobId: string, purge: boolean): Promise<void> {
-    const message: CommandMessage = { jobId, kind: 'cancel', purge }
+    await this.#request({ jobId, kind: 'cancel', purge }, 'cancel', purge ? 'purge' : 'keep')
+  }
+
+  async requestPause (jobId: string): Promise<void> {
+    await this.#request({ jobId, kind: 'pause', purge: false }, 'pause', '1')
+  }
+
+  /** A command to the replica that runs a job: told at once, and kept on the job for its heartbeat (a message can be missed). */
+  async #request (message: CommandMessage, field: 'cancel' | 'pause', value: string): Promise<void> {
     await this.#ask(async () => {
-      await this.#redis.hset(this.#keys.job(jobId), 'cancel', purge ? 'purge' : 'keep')
+      await this.#redis.hset(this.#keys.job(message.jobId), field, value)
       await this.#redis.publish(this.#keys.commands, JSON.stringify(message))
     })
   }
@@ -333,7 +344,7 @@ export class RedisJobStore implements JobStore {
     const before = own.job.status
     own.job = snapshot(applyTransition(own.job, to, options, this.#stamp()))
     own.dirty = false
-    const ends = to === 'queued' || isFinal(to)
+    const ends = to === 'queued' || to === 'paused' || isFinal(to)
     try {
       const [outcome] = await this.#write(jobId, before, own.token, own.job, true)
       if (outcome === 'lost') {
@@ -379,7 +390,7 @@ export class RedisJobStore implements JobStore {
   /** Renews the lease: `lost` when another replica holds the job now; `restored` when Redis had lost it and it was written back. */
   async #renew (own: OwnJob): Promise<'held' | 'lost' | 'restored'> {
     const jobId = own.job.job_id
-    const [state, cancel] = await this.#script('RENEW', [this.#keys.lease(jobId), this.#keys.job(jobId), this.#keys.running],
+    const [state, cancel, pause] = await this.#script('RENEW', [this.#keys.lease(jobId), this.#keys.job(jobId), this.#keys.running],
       [own.token, this.#leaseMs, own.epoch, jobId])
     if (state === 'lost') return 'lost'
     if (state === 'gone') {
@@ -391,6 +402,9 @@ export class RedisJobStore implements JobStore {
     if (cancel !== '' && !own.cancelTold) {
       own.cancelTold = true
       this.#commands.emit('command', { jobId, kind: 'cancel', purge: cancel === 'purge' } satisfies RunCommand)
+    } else if (pause !== undefined && pause !== '' && cancel === '' && !own.pauseTold) {
+      own.pauseTold = true
+      this.#commands.emit('command', { jobId, kind: 'pause', purge: false } satisfies RunCommand)
     }
     return 'held'
   }
@@ -408,9 +422,9 @@ export class RedisJobStore implements JobStore {
           }
           if (own.unsaved) {
             // Written back whole when Redis had lost it; otherwise the change Redis missed is written now.
-            if (lease === 'held') await this.#save(own, [...FINAL_STATUSES, 'queued', 'downloading', 'verifying'].join(' '))
+            if (lease === 'held') await this.#save(own, [...FINAL_STATUSES, 'queued', 'paused', 'downloading', 'verifying'].join(' '))
             own.unsaved = false
-            if (isFinal(own.job.status) || own.job.status === 'queued') this.#own.delete(own.job.job_id)
+            if (isFinal(own.job.status) || own.job.status === 'queued' || own.job.status === 'paused') this.#own.delete(own.job.job_id)
           } else if (own.dirty) {
             await this.#saveProgress(own)
           }
@@ -428,13 +442,17 @@ export class RedisJobStore implements JobStore {
   }
 
   async #reap (): Promise<void> {
-    const reaped = await this.#run('REAP', [this.#keys.running, this.#keys.queue], [this.#keys.jobPrefix, this.#keys.leasePrefix]) as string[]
+    const reaped = await this.#run('REAP', [this.#keys.running, this.#keys.queue, this.#keys.paused], [this.#keys.jobPrefix, this.#keys.leasePrefix]) as string[]
     for (const jobId of reaped) {
       const current = await this.#current(jobId).catch(() => undefined)
       if (current === undefined) continue
-      this.#log?.warn({ job_id: jobId }, 'the replica that ran this job stopped renewing its lease: the job is back in the queue for another replica')
-      const back = snapshot(applyTransition(current, 'queued', {}, this.#stamp()))
-      const [outcome] = await this.#write(jobId, 'queued', '', back, true)
+      // Asked to pause before its replica died: paused, not queued (REAP decided which).
+      const to = current.status === 'paused' ? 'paused' : 'queued'
+      this.#log?.warn({ job_id: jobId, status: to }, to === 'queued'
+        ? 'the replica that ran this job stopped renewing its lease: the job is back in the queue for another replica'
+        : 'the replica that ran this job stopped renewing its lease: the job was being paused, and is paused')
+      const back = snapshot(applyTransition(current, to, {}, this.#stamp()))
+      const [outcome] = await this.#write(jobId, to, '', back, true)
       if (outcome === 'ok') this.#emit(back)
       const cancel = await this.#redis.hget(this.#keys.job(jobId), 'cancel')
       if (cancel !== null) await this.transition(jobId, 'cancelled').catch(() => {})
@@ -465,8 +483,13 @@ export class RedisJobStore implements JobStore {
         const command = JSON.parse(text) as CommandMessage
         const own = this.#own.get(command.jobId)
         if (own === undefined || own.cancelTold) return
-        own.cancelTold = true
-        this.#commands.emit('command', { jobId: command.jobId, kind: 'cancel', purge: command.purge } satisfies RunCommand)
+        if (command.kind === 'pause') {
+          if (own.pauseTold) return
+          own.pauseTold = true
+        } else {
+          own.cancelTold = true
+        }
+        this.#commands.emit('command', { jobId: command.jobId, kind: command.kind, purge: command.purge } satisfies RunCommand)
         return
       }
       const { from, job } = JSON.parse(text) as ChangeMessage
@@ -479,7 +502,7 @@ export class RedisJobStore implements JobStore {
   }
 
   async #write (jobId: string, allowed: string, token: string, job: DownloadJob, publish: boolean): Promise<ScriptReply> {
-    return this.#script('WRITE', [this.#keys.job(jobId), this.#keys.queue, this.#keys.running, this.#keys.lease(jobId)],
+    return this.#script('WRITE', [this.#keys.job(jobId), this.#keys.queue, this.#keys.running, this.#keys.lease(jobId), this.#keys.paused],
       [jobId, allowed, token, job.status, JSON.stringify(job), publish ? this.#keys.changes : '', publish ? this.#message(job) : '', Math.max(HISTORY_MIN_MS, this.#historyMaxAgeMs)])
   }
 
@@ -556,6 +579,7 @@ function keysOf (prefix: string) {
     list: `${base}list`,
     queue: `${base}queue`,
     running: `${base}running`,
+    paused: `${base}paused`,
     seq: `${base}seq`,
     changes: `${base}changes`,
     outboxSet: `${base}outbox`,

@@ -37,6 +37,7 @@ t.test('the error codes are pinned', async (t) => {
     'MD_HUB_ERROR 502',
     'MD_HUB_UNREACHABLE 502',
     'MD_INSUFFICIENT_STORAGE 507',
+    'MD_JOB_ENDED 409',
     'MD_JOB_NOT_FOUND 404',
     'MD_MODEL_GATED 403',
     'MD_MODEL_NOT_BLOCKED 404',

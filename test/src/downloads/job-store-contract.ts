@@ -170,6 +170,28 @@ export function jobStoreContract (t: Test, makeStore: MakeStore): void {
     t.equal((await store.get(second.job_id))!.status, 'queued')
   })
 
+  t.test('a paused job leaves the queue and frees its slot, stays unfinished and joinable, and queues again when resumed', async (t) => {
+    const { store } = await make(t)
+    const running = await created(store, requestFor('org/p1'))
+    const waiting = await created(store, requestFor('org/p2'))
+    await store.claim(1)
+    store.progress(running.job_id, PROGRESS)
+    const paused = await store.transition(running.job_id, 'paused')
+    t.match(paused, { status: 'paused', bytes_downloaded: 55, current_files: [], speed_bps: 0, eta_seconds: null, completed_at: null })
+    t.same(await store.counts(), { running: 0, queued: 1 }, 'neither running nor queued')
+    await refused(t, () => store.progress(running.job_id, PROGRESS), 'paused', 'progress', 'a paused job tells no progress')
+    await refused(t, async () => store.transition(running.job_id, 'downloading'), 'paused', 'downloading', 'a paused job is not taken')
+    t.equal((await store.claim(1))?.job_id, waiting.job_id, 'its slot went to the queued job')
+    t.same((await store.unfinished()).map((job) => job.job_id).sort(), [running.job_id, waiting.job_id].sort(), 'still unfinished')
+    t.equal((await store.findUnfinished(requestFor('org/p1')))?.job_id, running.job_id, 'the same download finds it')
+    t.match(await store.transition(waiting.job_id, 'paused'), { status: 'paused' }, 'a running job is paused by the process that runs it')
+    t.equal(await store.claim(1), undefined, 'nothing queued')
+    t.match(await store.transition(running.job_id, 'queued'), { status: 'queued', bytes_downloaded: 55 }, 'resumed: queued again')
+    t.equal((await store.claim(1))?.job_id, running.job_id, 'and taken')
+    t.match(await store.transition(waiting.job_id, 'cancelled'), { status: 'cancelled' }, 'a paused job can be cancelled')
+    t.equal(await store.findUnfinished(requestFor('org/p2')), undefined)
+  })
+
   t.test('ended jobs beyond the history bound are let go, oldest first; unfinished ones never', async (t) => {
     const { store } = await make(t, { limit: 3 })
     const running = (await created(store, requestFor('org/f0'))).job_id
