@@ -3,23 +3,42 @@ import fp from 'fastify-plugin'
 import { DefaultModelStore } from '../src/cache/default-model-store.js'
 import { CallbackSender } from '../src/callbacks/callback-sender.js'
 import type { Config } from '../src/config.js'
+import { ByteRate } from '../src/downloads/byte-rate.js'
 import { DownloadManager } from '../src/downloads/download-manager.js'
+import { LimitsStore } from '../src/downloads/limits-store.js'
 import { HubClient } from '../src/hub/hub-client.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     downloads: DownloadManager
     defaultModel: DefaultModelStore
+    /** The operator's limits (the server's cap on download bytes per second). */
+    limits: LimitsStore
   }
 }
 
 export interface DownloadsOptions {
-  config: Pick<Config, 'hubCacheDir' | 'stateDir' | 'defaultModel' | 'downloads' | 'callbacks'>
+  config: Pick<Config, 'hubCacheDir' | 'stateDir' | 'defaultModel' | 'downloads' | 'callbacks' | 'redis'>
 }
 
 async function downloadsPlugin (app: FastifyInstance, { config }: DownloadsOptions): Promise<void> {
   const defaultModel = new DefaultModelStore(config.stateDir, config.defaultModel)
   const callbacks = new CallbackSender(config.callbacks, Date.now, app.log.child({ component: 'callbacks' }))
+  const serverRate = new ByteRate(null)
+  // With Redis the cap is the cluster's: this replica keeps the part of it that its running jobs are of all running.
+  const share = async (): Promise<number> => {
+    const { running } = await app.jobStore.counts()
+    return running === 0 || downloads.runningHere === 0 ? 1 : Math.min(1, downloads.runningHere / running)
+  }
+  const limits = new LimitsStore({
+    stateDir: config.stateDir,
+    initial: config.downloads.maxBytesPerS,
+    rate: serverRate,
+    redis: app.redis,
+    keyPrefix: config.redis.keyPrefix,
+    ...(app.redis === undefined ? {} : { share })
+  })
+  app.decorate('limits', limits)
   const downloads = new DownloadManager({
     cacheDir: config.hubCacheDir,
     // The Hub calls of downloads go through the huggingface provider: its limiter, backoff and token.
@@ -28,9 +47,11 @@ async function downloadsPlugin (app: FastifyInstance, { config }: DownloadsOptio
     defaultModel,
     settings: config.downloads,
     log: app.log.child({ component: 'downloads' }),
-    callbacks
+    callbacks,
+    serverRate
   })
   app.decorate('downloads', downloads)
+  await limits.start()
   // Jobs a shutdown or a crash interrupted start again by themselves, once the app is ready (after
   // a sweep of what a crashed process left); their planning asks the Hub, so it runs in the
   // background rather than hold up the start.
@@ -45,6 +66,7 @@ async function downloadsPlugin (app: FastifyInstance, { config }: DownloadsOptio
   app.addHook('onClose', async () => {
     await callbacks.close()
     await downloads.flushJournal()
+    limits.stop()
   })
 }
 

@@ -5,6 +5,7 @@ import { ProviderSummarySchema } from '../src/providers/provider-summary.js'
 import downloadEventRoutes from './download-events.js'
 import downloadRoutes from './downloads.js'
 import infoRoutes from './info.js'
+import limitRoutes from './limits.js'
 import modelRoutes from './models.js'
 import providerRoutes from './providers.js'
 import { ProviderCheck } from './schemas/providers.js'
@@ -41,6 +42,7 @@ const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(modelRoutes)
   await app.register(providerRoutes)
   await app.register(systemRoutes)
+  await app.register(limitRoutes)
 }
 
 export default apiRoutes

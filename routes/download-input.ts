@@ -1,4 +1,5 @@
 import { checkCallbackUrl, type AllowedHost } from '../src/callbacks/callback-url.js'
+import { MAX_BYTES_PER_S_MIN } from '../src/downloads/byte-rate.js'
 import { MdValidationError } from '../src/errors.js'
 import type { DownloadRequest } from '../src/downloads/download-manager.js'
 import { parsePatternList } from '../src/hub/file-patterns.js'
@@ -24,6 +25,14 @@ export function downloadRequest (params: DownloadInput, allowedCallbackHosts: Al
     allowPatterns: parsePatternList(params.allow_patterns, 'allow_patterns'),
     ignorePatterns: parsePatternList(params.ignore_patterns, 'ignore_patterns'),
     setDefault: params.set_default === true,
-    callbackUrl: params.callback_url === undefined ? undefined : checkCallbackUrl(params.callback_url, allowedCallbackHosts)
+    callbackUrl: params.callback_url === undefined ? undefined : checkCallbackUrl(params.callback_url, allowedCallbackHosts),
+    maxBytesPerS: byteRate(params.max_bytes_per_s, 'max_bytes_per_s')
   }
+}
+
+/** A cap on bytes per second as the API takes it: 0 or null for none, else at least the smallest cap a transfer keeps. */
+export function byteRate (value: number | null | undefined, field: string): number | null {
+  if (value === undefined || value === null || value === 0) return null
+  if (value < MAX_BYTES_PER_S_MIN) throw new MdValidationError(`${field} must be 0 (no cap) or at least ${MAX_BYTES_PER_S_MIN} bytes per second`)
+  return value
 }

@@ -8,6 +8,7 @@ import type { DownloadSettings } from './downloads/download-settings.js'
 import type { JournalSettings } from './downloads/job-journal.js'
 import { validateRepoId } from './hub/repo-id.js'
 import type { ServerTimeouts } from './server-timeouts.js'
+import { MAX_BYTES_PER_S_MIN } from './downloads/byte-rate.js'
 import { builtInProviders, ProvidersFileError, readProvidersFile, type ProviderDefinition } from './providers/provider-definitions.js'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -56,6 +57,7 @@ export const EnvSchema = Type.Object({
   DOWNLOAD_RETRIES: Type.Integer({ minimum: 0, maximum: 100, default: 5, description: 'a number of retries, 0-100' }),
   DOWNLOAD_RETRY_BASE_MS: Type.Integer({ minimum: 0, default: 1000, description: 'milliseconds, 0 or more' }),
   DOWNLOAD_RETRY_MAX_MS: Type.Integer({ minimum: 0, default: 30000, description: 'milliseconds, 0 or more' }),
+  DOWNLOAD_MAX_BYTES_PER_S: Type.Integer({ minimum: 0, default: 0, description: 'bytes per second: 0 for no cap, else at least 65536' }),
   OPENROUTER_API_KEY: Type.Optional(Type.String({ description: 'an OpenRouter API key' })),
   OPENROUTER_BASE_URL: Type.Optional(Type.String({ description: 'an http(s) URL' })),
   OPENAI_API_KEY: Type.Optional(Type.String({ description: 'an API key for OpenAI or an OpenAI-compatible server' })),
@@ -135,6 +137,13 @@ export class ConfigError extends Error {
   override name = 'ConfigError'
 }
 
+/** DOWNLOAD_MAX_BYTES_PER_S: 0 is no cap (null); a cap below the smallest one a transfer can keep is refused. */
+function parseByteRate (value: number): number | null {
+  if (value === 0) return null
+  if (value < MAX_BYTES_PER_S_MIN) throw new ConfigError(`DOWNLOAD_MAX_BYTES_PER_S is invalid: expected 0 (no cap) or at least ${MAX_BYTES_PER_S_MIN} bytes per second (got "${value}")`)
+  return value
+}
+
 const SECRET_NAME = /(_TOKEN|_KEY|_SECRET)$/
 // Values this short would turn ordinary words in the logs into [REDACTED].
 const MIN_SECRET_LENGTH = 4
@@ -184,7 +193,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       maxPartsPerFile: parsed.DOWNLOAD_CONNECTIONS_PER_FILE,
       maxConnectionsPerJob: parsed.DOWNLOAD_MAX_CONNECTIONS,
       readTimeoutMs: parsed.DOWNLOAD_READ_TIMEOUT_MS,
-      retry: { retries: parsed.DOWNLOAD_RETRIES, baseMs: parsed.DOWNLOAD_RETRY_BASE_MS, maxMs: parsed.DOWNLOAD_RETRY_MAX_MS }
+      retry: { retries: parsed.DOWNLOAD_RETRIES, baseMs: parsed.DOWNLOAD_RETRY_BASE_MS, maxMs: parsed.DOWNLOAD_RETRY_MAX_MS },
+      maxBytesPerS: parseByteRate(parsed.DOWNLOAD_MAX_BYTES_PER_S)
     },
     providers: loadProviders(raw, parsed),
     providerSettings: {

@@ -16,6 +16,9 @@ export const DownloadParams = Type.Object({
   ignore_patterns: Type.Optional(PatternList),
   set_default: Type.Optional(Type.Boolean({ description: 'Make it the default model once complete' })),
   auto: Type.Optional(Type.Boolean({ description: 'false: download nothing and answer the plan; default true' })),
+  max_bytes_per_s: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
+    description: 'This job\'s cap on download bytes per second, at least 65536; 0 or null for none. DOWNLOAD_MAX_BYTES_PER_S (GET /api/limits) applies as well: the job gets the smaller'
+  })),
   callback_url: Type.Optional(Type.String({
     maxLength: 2048,
     description: 'POSTed the job when it ends (e.g. an n8n Wait node\'s `{{ $execution.resumeUrl }}`). http(s) only, no credentials, and its host must be listed in CALLBACK_ALLOWED_HOSTS',

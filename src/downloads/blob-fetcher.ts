@@ -1,6 +1,7 @@
 import { mkdir, open, unlink, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { hashInFileOrder, newHasher, ProgressSignal } from './file-hasher.js'
+import type { ByteRate } from './byte-rate.js'
 import { fetchParts } from './part-fetch.js'
 import { PartCheckpoints, PartState, type Part } from './part-state.js'
 import type { HubConnection } from './range-request.js'
@@ -29,6 +30,8 @@ export interface ConnectionSettings extends HubConnection {
   partSize: number
   /** …at most this many per file. */
   maxParts: number
+  /** The cap on bytes per second this file's transfer keeps (the job's, under the server's). */
+  rate?: ByteRate | undefined
 }
 
 /** What the job hears of the transfer, and how it stops it. */
@@ -92,7 +95,7 @@ async function downloadToTmp (blob: BlobFile, parts: Part[], state: PartState, s
       report()
       progress.notify()
     }
-    await fetchParts({ url: blob.url, hub: settings, connection: settings.connection }, partial, onWritten, attempt)
+    await fetchParts({ url: blob.url, hub: settings, connection: settings.connection, rate: settings.rate }, partial, onWritten, attempt)
     const digest = await hashing
     // On disk before it can be renamed into blobs/, where a name promises its hash even after a power cut.
     await partial.handle.sync()

@@ -38,6 +38,7 @@ export const DownloadJobSchema = Type.Object({
   allow_patterns: Type.Union([Type.Array(Type.String()), Type.Null()]),
   ignore_patterns: Type.Union([Type.Array(Type.String()), Type.Null()]),
   set_default: Type.Boolean(),
+  max_bytes_per_s: Type.Optional(Nullable(Type.Integer(), 'This job\'s own cap on bytes per second (null: none); the server\'s applies as well')),
   created_at: Type.String({ format: 'date-time' }),
   started_at: Nullable(Type.String({ format: 'date-time' }), 'When the transfer started'),
   updated_at: Type.String({ format: 'date-time' }),

@@ -12,6 +12,7 @@ import { FinalWaiters } from './final-waiters.js'
 import { newJob } from './new-job.js'
 import { sameDownload } from './same-download.js'
 import { LeftoverSweep } from './leftover-sweep.js'
+import { ByteRate } from './byte-rate.js'
 import type { DownloadSettings } from './download-settings.js'
 
 export type { DownloadPlan, DownloadRequest, PlannedFile } from './download-plan.js'
@@ -27,6 +28,8 @@ export interface DownloadManagerOptions {
   log: Logger
   /** Sends completion callbacks; without it a request's callback URL is ignored. */
   callbacks?: CallbackSender
+  /** The server's cap on bytes per second (limits-store.ts sets it); none without it. */
+  serverRate?: ByteRate
   now?: () => number
 }
 
@@ -86,7 +89,8 @@ export class DownloadManager {
       now: options.now ?? Date.now,
       store: options.store,
       blobsInFlight: new Map(),
-      onTransferred: (bytes) => { this.#bytesTransferred += bytes }
+      onTransferred: (bytes) => { this.#bytesTransferred += bytes },
+      serverRate: options.serverRate ?? new ByteRate(null)
     }
     // A job that ends anywhere (here, or on another replica) wakes who waits for it here.
     this.#store.onChange((job) => {
@@ -205,6 +209,11 @@ export class DownloadManager {
 
   async list (): Promise<DownloadJob[]> {
     return this.#store.all()
+  }
+
+  /** Jobs this process runs now. */
+  get runningHere (): number {
+    return this.#runs.size
   }
 
   /** Bytes all jobs of this process brought over the network since the start. */

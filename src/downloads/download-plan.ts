@@ -16,6 +16,8 @@ export interface DownloadRequest {
   setDefault?: boolean | undefined
   /** Where to POST the job when it ends (already checked against CALLBACK_ALLOWED_HOSTS). */
   callbackUrl?: string | undefined
+  /** This job's cap on bytes per second (the server's applies too); undefined or null for none. */
+  maxBytesPerS?: number | null | undefined
 }
 
 export interface PlannedFile extends HubFile {

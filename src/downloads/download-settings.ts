@@ -10,4 +10,6 @@ export interface DownloadSettings {
   maxConnectionsPerJob: number
   readTimeoutMs: number
   retry: RetryPolicy
+  /** DOWNLOAD_MAX_BYTES_PER_S until a change over the API (limits-store.ts); null for no cap. */
+  maxBytesPerS: number | null
 }

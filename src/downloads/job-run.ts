@@ -15,6 +15,7 @@ import { sum, type DownloadPlan, type PlannedFile } from './download-plan.js'
 import { PartState } from './part-state.js'
 import { RetryableError, withRetries } from './retry.js'
 import { SpeedMeter } from './speed-meter.js'
+import { ByteRate } from './byte-rate.js'
 
 export interface Logger {
   info: (obj: object, msg: string) => void
@@ -35,6 +36,8 @@ export interface RunContext {
   blobsInFlight: Map<string, Promise<void>>
   /** Every byte any job brings over the network (the metrics count them). */
   onTransferred: (bytes: number) => void
+  /** The server's cap on bytes per second (the cluster's, with Redis), which every job keeps. */
+  serverRate: ByteRate
 }
 
 const abortable = async (promise: Promise<unknown>, signal: AbortSignal): Promise<void> => {
@@ -72,6 +75,8 @@ export class JobRun {
   #positionsTotal = 0
   readonly #meter: SpeedMeter
   readonly #connection: <T>(task: () => Promise<T>) => Promise<T>
+  /** The job's own cap, if it has one, under the server's. */
+  readonly #rate: ByteRate
 
   constructor (ctx: RunContext, job: DownloadJob, plan: DownloadPlan) {
     this.#ctx = ctx
@@ -84,6 +89,7 @@ export class JobRun {
     this.#cachedBytes = sum(plan.files.filter((file) => file.cached).map((file) => file.size))
     const connections = pLimit(ctx.settings.maxConnectionsPerJob)
     this.#connection = async (task) => connections(task)
+    this.#rate = new ByteRate(job.max_bytes_per_s ?? null, ctx.serverRate)
   }
 
   get plan (): DownloadPlan {
@@ -294,7 +300,8 @@ export class JobRun {
       connection: this.#connection,
       readTimeoutMs: settings.readTimeoutMs,
       partSize: settings.partSizeBytes,
-      maxParts: settings.maxPartsPerFile
+      maxParts: settings.maxPartsPerFile,
+      rate: this.#rate
     }, {
       signal,
       onPosition: (bytes) => {

@@ -26,6 +26,7 @@ export function newJob (request: DownloadRequest, plan: DownloadPlan, now: strin
     allow_patterns: request.allowPatterns ?? null,
     ignore_patterns: request.ignorePatterns ?? null,
     set_default: request.setDefault === true,
+    max_bytes_per_s: request.maxBytesPerS ?? null,
     created_at: saved?.created_at ?? now,
     started_at: null,
     updated_at: now,

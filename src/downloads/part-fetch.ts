@@ -1,3 +1,4 @@
+import { UNIT_BYTES, type ByteRate } from './byte-rate.js'
 import type { PartialFile, Part } from './part-state.js'
 import { codeOf, openRange, type HubConnection } from './range-request.js'
 import { RetryableError } from './retry.js'
@@ -8,6 +9,8 @@ export interface PartSource {
   hub: HubConnection
   /** Runs one HTTP request within the job's bound on open connections. */
   connection: <T>(task: () => Promise<T>) => Promise<T>
+  /** The job's cap on bytes per second (under the server's): the next chunk is read once these may have come. */
+  rate?: ByteRate | undefined
 }
 
 /**
@@ -32,6 +35,8 @@ export async function fetchPart (source: PartSource, partial: PartialFile, part:
   // A single stream asks for the rest of the file, as huggingface_hub does; a part for its own range.
   const response = await openRange(source.url, source.hub, from, partial.parts.length === 1 ? undefined : end - 1, signal)
   let position = from
+  const rate = source.rate
+  let owed = 0
   try {
     for await (const chunk of response.body as AsyncIterable<Buffer>) {
       if (position + chunk.length > end) throw new RetryableError(`the server sent more than the ${part.length} bytes asked for`)
@@ -39,6 +44,11 @@ export async function fetchPart (source: PartSource, partial: PartialFile, part:
       position += chunk.length
       part.done += chunk.length
       onWritten(chunk.length)
+      // Capped: nothing more is read (so TCP holds the sender back) until the bytes read may have been.
+      if (rate !== undefined && (owed += chunk.length) >= UNIT_BYTES && rate.capped) {
+        await rate.take(owed)
+        owed = 0
+      }
     }
   } catch (err) {
     // A full disk or a cancel is not a network fault: no retry.
