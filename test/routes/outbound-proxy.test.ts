@@ -57,7 +57,7 @@ async function answers (app: FastifyInstance): Promise<string> {
 
 function assertNoCredentials (t: Test, text: string, where: string): void {
   t.notOk(text.includes(PROXY_PASSWORD), `the proxy password is not in ${where}`)
-  t.notOk(text.includes(PROXY_USER), `nor the proxy user`)
+  t.notOk(text.includes(PROXY_USER), 'nor the proxy user')
   t.notOk(text.includes(Buffer.from(`${PROXY_USER}:${PROXY_PASSWORD}`).toString('base64')), 'nor the Proxy-Authorization value')
 }
 
