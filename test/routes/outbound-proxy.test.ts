@@ -30,9 +30,9 @@ async function upstreams (t: Test): Promise<Upstreams> {
   return { hub, openai, receiver, proxy }
 }
 
-async function appFor (t: Test, { hub, openai, receiver }: Upstreams, env: Record<string, string>, providerHost = '127.0.0.1'): Promise<TestApp> {
+async function appFor (t: Test, { hub, openai, receiver }: Upstreams, env: Record<string, string>, providerHost = '127.0.0.1', hubHost = '127.0.0.1'): Promise<TestApp> {
   return buildTestApp(t, {
-    HF_ENDPOINT: hub.url,
+    HF_ENDPOINT: hub.url.replace('127.0.0.1', hubHost),
     HF_TOKEN,
     OPENAI_BASE_URL: openai.url.replace('127.0.0.1', providerHost),
     OPENAI_API_KEY: OPENAI_TOKEN,
@@ -104,6 +104,17 @@ t.test('NO_PROXY: a listed host is reached directly, the others through the prox
   t.same(tunnels.filter((tunnel) => tunnel.endsWith(`:${portOf(up.hub.url)}`)), [], 'no tunnel to the Hub')
   t.ok(tunnels.includes(`localhost:${portOf(up.openai.url)}`), 'the provider at localhost (not in no_proxy) went through the proxy')
   t.match((await app.inject({ url: '/api/info', headers: auth() })).json().settings.proxy, { http_proxy: `http://****:****@127.0.0.1:${up.proxy.port}`, no_proxy: '127.0.0.1' })
+})
+
+t.test('the download engine\'s own file requests go through the proxy: the Hub on localhost (in NO_PROXY) sends the weights to its CDN on 127.0.0.1', async (t) => {
+  const up = await upstreams(t)
+  const { app } = await appFor(t, up, { HTTPS_PROXY: up.proxy.url, HTTP_PROXY: up.proxy.url, NO_PROXY: 'localhost' }, '127.0.0.1', 'localhost')
+  const started = await startDownload(app, { model_id: 'org/tiny' })
+  t.equal((await waitForEnd(app, started.job.job_id)).status, 'complete')
+  const hubPort = portOf(up.hub.url)
+  t.ok(up.hub.requests.some((request) => request.path.startsWith('/cdn/') && request.status === 200), 'the weights came from the CDN address')
+  t.same(up.proxy.tunnels().filter((tunnel) => tunnel === `localhost:${hubPort}`), [], 'the Hub API, on localhost, went direct')
+  t.ok(up.proxy.tunnels().includes(`127.0.0.1:${hubPort}`), 'the CDN request (undici, not fetch) went through the proxy')
 })
 
 t.test('a wrong proxy password: clear error answers that name the proxy, the server goes on, the credentials shown nowhere', async (t) => {
