@@ -1,10 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { FakeHub } from '../fakes/fake-hub.js'
 import { C1, HF_TOKEN, tinyModel } from '../helpers/downloads.js'
+import { KEY } from '../helpers/app.js'
 import { startReplicas, type Replica } from '../helpers/replicas.js'
+import { listeningPort, startServer } from '../helpers/server-process.js'
 import { makeTestCa, type TestCa } from '../helpers/test-ca.js'
 import { startTinyproxy } from '../helpers/tinyproxy.js'
 
@@ -64,4 +66,16 @@ t.test('through a proxy, the tunnelled TLS still trusts NODE_EXTRA_CA_CERTS', as
   t.match(await downloaded(replica), { status: 'complete' })
   t.ok(proxy.tunnels().includes(`127.0.0.1:${new URL(hub.url).port}`), 'the Hub was reached through the proxy')
   t.notOk(replica.server.stdout().includes('ca-proxy-pass-99'), 'the proxy password is not in the log')
+})
+
+t.test('NODE_EXTRA_CA_CERTS only in .env comes too late for Node: the server says so at start', async (t) => {
+  const { hub, ca } = await httpsHub(t)
+  const dir = mkdtempSync(join(tmpdir(), 'modeldepot-dotenv-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, '.env'), `NODE_EXTRA_CA_CERTS=${ca.caFile}\n`)
+  const started = startServer(t, { API_KEY: KEY, HF_HUB_CACHE: join(dir, 'hub'), HF_ENDPOINT: hub.url, HF_TOKEN, LOG_LEVEL: 'info' }, dir)
+  const port = await listeningPort(started)
+  t.match(started.stdout(), /NODE_EXTRA_CA_CERTS in \.env is not used: Node reads it only when it starts/)
+  const check = await fetch(`http://127.0.0.1:${port}/api/providers/huggingface/check`, { method: 'POST', headers: { authorization: `Bearer ${KEY}` } })
+  t.match(await check.json(), { ok: false, checks: [{ message: /NODE_EXTRA_CA_CERTS/ }] }, 'and indeed the CA is not trusted')
 })
