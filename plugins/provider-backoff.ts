@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../src/config.js'
+import { fetchThrough } from '../src/outbound/outbound-dispatcher.js'
 import { BlockStore } from '../src/providers/block-store.js'
 import { LimiterConnection } from '../src/providers/provider-limiter.js'
 import { ProviderRegistry } from '../src/providers/provider-registry.js'
@@ -28,6 +29,8 @@ async function providerBackoffPlugin (app: FastifyInstance, { config, now }: Pro
   const registry = new ProviderRegistry(config.providers, {
     ...(now === undefined ? {} : { now }),
     settings: config.providerSettings,
+    // Through the app's outbound dispatcher (the proxy), the Hub's metadata calls included.
+    fetch: fetchThrough(app.outbound),
     tokens: new TokenStore(config.providerSettings.tokensFile),
     blocks: new BlockStore(config.stateDir),
     onSecret: (token) => app.secrets.add(token),

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { maskedRedisUrl } from '../src/config.js'
+import { maskedProxyUrl } from '../src/outbound/proxy-settings.js'
 import { SERVICE_NAME, uptimeSeconds, VERSION } from '../src/service-info.js'
 
 const Info = Type.Object({
@@ -16,7 +17,12 @@ const Info = Type.Object({
     rate_limit_per_minute: Type.Integer({ description: 'Requests per minute allowed per API key (or per client IP without a valid key)' }),
     auth_enabled: Type.Boolean({ description: 'false only when AUTH_DISABLED=true' }),
     docs_public: Type.Boolean({ description: 'Whether /docs is open without a key' }),
-    redis_url: Type.Union([Type.String(), Type.Null()], { description: 'REDIS_URL with its password masked (****), or null when everything is kept in memory' })
+    redis_url: Type.Union([Type.String(), Type.Null()], { description: 'REDIS_URL with its password masked (****), or null when everything is kept in memory' }),
+    proxy: Type.Object({
+      https_proxy: Type.Union([Type.String(), Type.Null()], { description: 'The proxy for https:// addresses (HTTPS_PROXY or https_proxy), user and password masked (****); null when unset' }),
+      http_proxy: Type.Union([Type.String(), Type.Null()], { description: 'The proxy for http:// addresses (HTTP_PROXY or http_proxy), masked the same way; null when unset' }),
+      no_proxy: Type.Union([Type.String(), Type.Null()], { description: 'The hosts reached without the proxy (NO_PROXY or no_proxy); null when unset' })
+    }, { additionalProperties: false, description: 'The outbound proxy every request to the Hub, its CDN, the providers and the callbacks goes through' })
   }, { additionalProperties: false })
 }, { title: 'Info', additionalProperties: false })
 
@@ -44,7 +50,12 @@ const infoRoutes: FastifyPluginAsyncTypebox = async (app) => {
         rate_limit_per_minute: config.rateLimitPerMinute,
         auth_enabled: !config.authDisabled,
         docs_public: config.docsPublic,
-        redis_url: config.redis.url === undefined ? null : maskedRedisUrl(config.redis.url)
+        redis_url: config.redis.url === undefined ? null : maskedRedisUrl(config.redis.url),
+        proxy: {
+          https_proxy: config.proxy.httpsProxy === undefined ? null : maskedProxyUrl(config.proxy.httpsProxy),
+          http_proxy: config.proxy.httpProxy === undefined ? null : maskedProxyUrl(config.proxy.httpProxy),
+          no_proxy: config.proxy.noProxy ?? null
+        }
       }
     }
   })

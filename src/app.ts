@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { DestinationStream } from 'pino'
+import type { Dispatcher } from 'undici'
 import authPlugin from '../plugins/auth.js'
 import downloadsPlugin from '../plugins/downloads.js'
 import errorsPlugin, { BODY_LIMIT_BYTES, frameworkError } from '../plugins/errors.js'
@@ -21,6 +22,7 @@ import { prepareStateDir } from './cache/state-dir.js'
 import type { Config } from './config.js'
 import { MdShuttingDownError } from './errors.js'
 import { createLogger, SecretList } from './logger.js'
+import { createOutboundDispatcher } from './outbound/outbound-dispatcher.js'
 import { bodiesTakenAsSent, sharedSerializers } from './schema-compilers.js'
 import type { serverTimeoutOptions } from './server-timeouts.js'
 
@@ -33,6 +35,8 @@ declare module 'fastify' {
     startedAt: number
     /** True from the start of a graceful shutdown. */
     closing: boolean
+    /** Every outbound HTTP request goes through it (Hub, CDN, providers, callbacks): the proxy settings live here. */
+    outbound: Dispatcher
   }
   interface FastifyContextConfig {
     /** The route still answers during a shutdown, in its own shape (the health checks). */
@@ -99,6 +103,10 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   // Before the stores that read STATE_DIR (blocks, jobs journal, default model) are made; moves an
   // old-layout {cache}/.modeldepot/ there.
   await prepareStateDir(config.hubCacheDir, config.stateDir, app.log)
+  // Made once, here, from the config: the plugins that send requests take it from the app.
+  const outbound = createOutboundDispatcher(config.proxy)
+  app.decorate('outbound', outbound)
+  app.addHook('onClose', async () => outbound.close())
   await app.register(errorsPlugin)
   await app.register(authPlugin, { config })
   await app.register(redisPlugin, { config })

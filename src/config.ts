@@ -9,6 +9,7 @@ import type { JournalSettings } from './downloads/job-journal.js'
 import { validateRepoId } from './hub/repo-id.js'
 import type { ServerTimeouts } from './server-timeouts.js'
 import { MAX_BYTES_PER_S_MIN } from './downloads/byte-rate.js'
+import { proxySecrets, ProxySettingError, readProxySettings, type ProxySettings } from './outbound/proxy-settings.js'
 import { builtInProviders, ProvidersFileError, readProvidersFile, type ProviderDefinition } from './providers/provider-definitions.js'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -73,7 +74,11 @@ export const EnvSchema = Type.Object({
   PROVIDER_DOWN_COOLDOWN_MS: Type.Integer({ minimum: 0, default: 60000, description: 'milliseconds, 0 or more' }),
   REDIS_URL: Type.Optional(Type.String({ description: 'a redis://[user:password@]host:port[/db] or rediss:// URL' })),
   REDIS_KEY_PREFIX: Type.String({ minLength: 1, pattern: '^[\\x21-\\x7e]+$', default: 'modeldepot:', description: 'a key prefix of printable characters without spaces, e.g. modeldepot:' }),
-  JOB_LEASE_MS: Type.Integer({ minimum: 1000, maximum: 600000, default: 15000, description: 'milliseconds, 1000-600000' })
+  JOB_LEASE_MS: Type.Integer({ minimum: 1000, maximum: 600000, default: 15000, description: 'milliseconds, 1000-600000' }),
+  // Read with their lower-case forms (https_proxy, http_proxy, no_proxy), which win; see proxy-settings.ts.
+  HTTPS_PROXY: Type.Optional(Type.String({ description: 'the proxy for https:// addresses, e.g. http://user:password@proxy:3128' })),
+  HTTP_PROXY: Type.Optional(Type.String({ description: 'the proxy for http:// addresses (and https:// ones without HTTPS_PROXY)' })),
+  NO_PROXY: Type.Optional(Type.String({ description: 'comma-separated hosts reached without the proxy, e.g. localhost,127.0.0.1,.internal' }))
 })
 type Env = Static<typeof EnvSchema>
 
@@ -128,6 +133,8 @@ export interface Config {
   providers: ProviderDefinition[]
   providerSettings: ProviderSettings
   redis: RedisSettings
+  /** The outbound proxy (HTTPS_PROXY, HTTP_PROXY, NO_PROXY): every request to the Hub, its CDN, providers and callbacks. */
+  proxy: ProxySettings
   /** Every secret value the logs must never show: API keys, every *_TOKEN / *_KEY / *_SECRET setting, the Redis password. */
   secrets: string[]
 }
@@ -159,6 +166,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('API_KEY is missing: set one key or several, comma-separated (or AUTH_DISABLED=true to run without authentication on purpose)')
   }
   const redisUrl = parseRedisUrl(parsed.REDIS_URL)
+  const proxy = parseProxy(raw)
   return {
     port: parsed.PORT,
     host: parsed.HOST,
@@ -210,7 +218,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       }
     },
     redis: { url: redisUrl, keyPrefix: parsed.REDIS_KEY_PREFIX, jobLeaseMs: parsed.JOB_LEASE_MS },
-    secrets: [...collectSecrets(env, apiKeys), ...redisSecrets(redisUrl)]
+    proxy,
+    secrets: [...collectSecrets(env, apiKeys), ...redisSecrets(redisUrl), ...proxySecrets(proxy).filter((secret) => secret.length >= MIN_SECRET_LENGTH)]
   }
 }
 
@@ -366,5 +375,14 @@ function parseCallbackHosts (value: string | undefined): AllowedHost[] | undefin
     return parseAllowedHosts(value)
   } catch (err) {
     throw new ConfigError(`CALLBACK_ALLOWED_HOSTS is invalid: ${(err as Error).message}; expected comma-separated host names or host:port, e.g. n8n:5678`)
+  }
+}
+
+function parseProxy (raw: Record<string, string>): ProxySettings {
+  try {
+    return readProxySettings(raw)
+  } catch (err) {
+    if (err instanceof ProxySettingError) throw new ConfigError(err.message)
+    throw err
   }
 }

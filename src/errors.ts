@@ -63,7 +63,7 @@ export const HINTS: Record<string, string> = {
   MD_REVISION_NOT_FOUND: 'Use an existing branch, tag or 40-character commit of the model, or leave revision out for main.',
   MD_MODEL_GATED: "Open the model's page on the Hub while logged in, accept its terms, and set an HF_TOKEN with read access for that account.",
   MD_HF_TOKEN_INVALID: 'HF_TOKEN is invalid or revoked: create a new one at https://huggingface.co/settings/tokens, set HF_TOKEN and restart.',
-  MD_HUB_UNREACHABLE: 'Check the network and HF_ENDPOINT, then send the same request again.',
+  MD_HUB_UNREACHABLE: 'Check the network and HF_ENDPOINT (behind a proxy: HTTPS_PROXY, HTTP_PROXY and NO_PROXY), then send the same request again.',
   MD_HUB_ERROR: 'The Hub failed this time: send the same request again later (after Retry-After seconds when the answer has it). GET /api/providers/huggingface shows how the Hub has been answering.',
   MD_INSUFFICIENT_STORAGE: 'Free space (DELETE /api/delete-model), narrow the download with allow_patterns, or point HF_HUB_CACHE at a larger volume.',
   MD_NO_FILES_MATCHED: 'Loosen allow_patterns / ignore_patterns; GET with auto=false lists the files and their sizes.',

@@ -4,6 +4,8 @@ import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
 import { serverTimeoutOptions } from './server-timeouts.js'
 
+// Node reads NODE_EXTRA_CA_CERTS once, as the process starts: one that only .env sets comes too late.
+const extraCaCertsAtStart = process.env.NODE_EXTRA_CA_CERTS
 // A .env file in the working directory fills in what the environment does not set.
 if (existsSync('.env')) process.loadEnvFile('.env')
 
@@ -25,6 +27,10 @@ try {
   if (!(err instanceof ConfigError)) throw err
   process.stderr.write(`modeldepot: ${err.message}\n`)
   process.exit(1)
+}
+
+if (process.env.NODE_EXTRA_CA_CERTS !== extraCaCertsAtStart) {
+  app.log.warn('NODE_EXTRA_CA_CERTS in .env is not used: Node reads it only when it starts; set it in the environment (or the compose file) instead')
 }
 
 // On SIGTERM/SIGINT: stop accepting, let in-flight requests finish, exit; give up after the bound.

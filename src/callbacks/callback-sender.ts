@@ -1,10 +1,11 @@
 import { createHmac } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Type, type Static } from 'typebox'
-import { request } from 'undici'
+import { request, type Dispatcher } from 'undici'
 import { backoffDelay, parseRetryAfter } from '../downloads/retry.js'
 import { errorCode } from '../error-code.js'
 import { Nullable } from '../json-schema.js'
+import { describeNetworkFailure } from '../outbound/network-failure.js'
 import { maskCallbackUrl } from './callback-url.js'
 
 export interface CallbackSettings {
@@ -40,7 +41,8 @@ export interface CallbackLog { info: (obj: object, msg: string) => void }
 // reached its Wait node yet, which a download that ends quickly can beat.
 const RETRIED = new Set([409, 429])
 
-type Outcome = { delivered: true } | { delivered: false, retry: boolean, retryAfterMs?: number }
+/** `status`: this attempt's HTTP status, null when none came back. */
+type Outcome = { status: number, delivered: true } | { status: number | null, delivered: false, retry: boolean, retryAfterMs?: number }
 
 /**
  * POSTs a job's final state to its callback URL, e.g. an n8n Wait node's resume URL. Runs beside the
@@ -51,13 +53,16 @@ export class CallbackSender {
   readonly #settings: CallbackSettings
   readonly #now: () => number
   readonly #log: CallbackLog | undefined
+  readonly #dispatcher: Dispatcher | undefined
   readonly #closing = new AbortController()
   readonly #pending = new Set<Promise<void>>()
 
-  constructor (settings: CallbackSettings, now: () => number = Date.now, log?: CallbackLog) {
+  /** `dispatcher`: the app's outbound one (its proxy); undici's global one when absent. */
+  constructor (settings: CallbackSettings, now: () => number = Date.now, log?: CallbackLog, dispatcher?: Dispatcher) {
     this.#settings = settings
     this.#now = now
     this.#log = log
+    this.#dispatcher = dispatcher
   }
 
   /**
@@ -80,7 +85,9 @@ export class CallbackSender {
   async #deliver (url: string, event: string, body: string, state: CallbackState, onChange: () => void): Promise<boolean> {
     const { maxAttempts, retryBaseMs } = this.#settings
     for (let attempt = 1; attempt <= maxAttempts && !this.#closing.signal.aborted; attempt++) {
+      const started = performance.now()
       const outcome = await this.#attempt(url, event, body, state)
+      const durationMs = Math.round(performance.now() - started)
       state.attempts = attempt
       // What an operator asks first when a Wait node never resumes: was it sent, and what came back.
       // The URL as the job shows it, its query values (a resume token) masked.
@@ -88,7 +95,9 @@ export class CallbackSender {
         callback_url: state.url,
         event,
         attempt,
-        status: state.last_status,
+        // This attempt's answer: a failure before any answer leaves the last status of an earlier one.
+        status: outcome.status,
+        duration_ms: durationMs,
         delivered: outcome.delivered,
         ...(outcome.delivered ? {} : { error: state.error, retry: outcome.retry && attempt < maxAttempts })
       }, outcome.delivered ? 'callback delivered' : 'callback attempt failed')
@@ -117,7 +126,8 @@ export class CallbackSender {
         body,
         signal: attempt.signal,
         headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs
+        bodyTimeout: timeoutMs,
+        ...(this.#dispatcher === undefined ? {} : { dispatcher: this.#dispatcher })
       })
       await response.body.dump().catch(() => {})
       const status = response.statusCode
@@ -125,21 +135,21 @@ export class CallbackSender {
       if (status >= 200 && status < 300) {
         state.delivered_at = new Date(this.#now()).toISOString()
         state.error = null
-        return { delivered: true }
+        return { status, delivered: true }
       }
       if (status >= 300 && status < 400) {
         state.error = `the receiver answered ${status} (a redirect, not followed)`
-        return { delivered: false, retry: false }
+        return { status, delivered: false, retry: false }
       }
       state.error = `the receiver answered ${status}`
       const retryAfter = response.headers['retry-after']
       const retryAfterMs = parseRetryAfter(typeof retryAfter === 'string' ? retryAfter : undefined, this.#now())
-      return { delivered: false, retry: RETRIED.has(status) || status >= 500, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) }
+      return { status, delivered: false, retry: RETRIED.has(status) || status >= 500, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) }
     } catch (err) {
       const code = errorCode(err) ?? (err as Error).name
       const timedOut = (err as Error).name === 'TimeoutError' || code.startsWith('UND_ERR_HEADERS_TIMEOUT') || code.startsWith('UND_ERR_BODY_TIMEOUT')
-      state.error = timedOut ? `no answer within ${timeoutMs} ms` : `the receiver could not be reached (${code})`
-      return { delivered: false, retry: true }
+      state.error = timedOut ? `no answer within ${timeoutMs} ms` : `the receiver could not be reached (${describeNetworkFailure(err) ?? code})`
+      return { status: null, delivered: false, retry: true }
     } finally {
       clearTimeout(timer)
       this.#closing.signal.removeEventListener('abort', stop)

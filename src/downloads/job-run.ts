@@ -297,6 +297,7 @@ export class JobRun {
       endpoint: hub.endpoint,
       hubHeaders: () => hub.authHeaders,
       throughHub: async (request) => hub.send(request),
+      dispatcher: hub.dispatcher,
       connection: this.#connection,
       readTimeoutMs: settings.readTimeoutMs,
       partSize: settings.partSizeBytes,

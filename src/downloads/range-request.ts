@@ -2,6 +2,7 @@ import { request, type Dispatcher } from 'undici'
 import { errorCode } from '../error-code.js'
 import { MdProviderUnavailableError } from '../errors.js'
 import { hubError, type HubAnswer } from '../hub/hub-client.js'
+import { describeNetworkFailure } from '../outbound/network-failure.js'
 import { RestartFileError } from './restart-file-error.js'
 import { parseRetryAfter, RetryableError } from './retry.js'
 
@@ -16,6 +17,8 @@ export interface HubConnection {
   /** Sends a request to the Hub itself (not its CDN) through the huggingface provider. */
   throughHub: <T extends HubAnswer>(request: () => Promise<T>) => Promise<T>
   readTimeoutMs: number
+  /** The app's outbound dispatcher (its proxy); undici's global one when absent. */
+  dispatcher?: Dispatcher | undefined
 }
 
 export type RangeAnswer = Dispatcher.ResponseData
@@ -74,6 +77,7 @@ async function send (url: URL, headers: () => Record<string, string>, hub: HubCo
     method: 'GET',
     headers: headers(),
     signal,
+    ...(hub.dispatcher === undefined ? {} : { dispatcher: hub.dispatcher }),
     // No bytes for this long, before the first byte or between two, is a stall.
     headersTimeout: hub.readTimeoutMs,
     bodyTimeout: hub.readTimeoutMs
@@ -108,5 +112,5 @@ function flatHeaders (headers: Record<string, string | string[] | undefined>): R
 
 /** What a failed request says about itself, for a message: its code, else its message. */
 export function codeOf (err: unknown): string {
-  return errorCode(err) ?? (err as Error).message
+  return describeNetworkFailure(err) ?? errorCode(err) ?? (err as Error).message
 }

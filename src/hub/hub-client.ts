@@ -1,8 +1,10 @@
 import { listFiles, modelInfo } from '@huggingface/hub'
+import type { Dispatcher } from 'undici'
 import { failureCode, isOwnError } from '../error-code.js'
 import {
   MdFileNotFoundError, MdHfTokenInvalidError, MdHubError, MdHubUnreachableError, MdModelGatedError, MdModelNotFoundError, MdRevisionNotFoundError
 } from '../errors.js'
+import { describeNetworkFailure } from '../outbound/network-failure.js'
 import type { Provider } from '../providers/provider.js'
 
 export interface HubFile {
@@ -24,6 +26,8 @@ export interface RepoSnapshot {
 export interface HubClientOptions {
   /** The huggingface provider: its address, its current token, and the limiter every call goes through. */
   provider: Pick<Provider, 'baseUrl' | 'token' | 'fetch' | 'call'>
+  /** What the download engine's file requests go through (the app's outbound dispatcher, its proxy). */
+  dispatcher?: Dispatcher
 }
 
 /** An undici answer, as the download engine's file requests get them. */
@@ -37,9 +41,11 @@ export interface HubAnswer { statusCode: number, headers: Record<string, string 
 export class HubClient {
   readonly #provider: HubClientOptions['provider']
   readonly #fetch: typeof fetch
+  readonly dispatcher: Dispatcher | undefined
 
-  constructor ({ provider }: HubClientOptions) {
+  constructor ({ provider, dispatcher }: HubClientOptions) {
     this.#provider = provider
+    this.dispatcher = dispatcher
     this.#fetch = async (input, init) => {
       let response: Response
       try {
@@ -121,7 +127,7 @@ export class HubClient {
 
 function causeOf (err: unknown): string {
   if ((err as Error).name === 'TimeoutError') return 'no complete answer within PROVIDER_TIMEOUT_MS'
-  return failureCode(err) ?? (err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message
+  return describeNetworkFailure(err) ?? failureCode(err) ?? (err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message
 }
 
 /** `hf_raise_for_status`: the Hub's error code decides which of our errors it is. */

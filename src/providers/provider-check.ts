@@ -1,4 +1,5 @@
 import type { Provider } from './provider.js'
+import { describeNetworkFailure } from '../outbound/network-failure.js'
 
 export interface CheckResult {
   name: 'token' | 'catalogue'
@@ -77,7 +78,7 @@ export async function checkProvider (provider: Provider, token: string | undefin
         curl
       })
     } catch (err) {
-      const code = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name
+      const code = describeNetworkFailure(err) ?? (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name
       checks.push({
         name: probe.name,
         ok: false,

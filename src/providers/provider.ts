@@ -1,5 +1,6 @@
 import { failureCode } from '../error-code.js'
 import { MdProviderUnavailableError } from '../errors.js'
+import { describeNetworkFailure } from '../outbound/network-failure.js'
 import { parseRetryAfter } from '../downloads/retry.js'
 import type { ProviderDefinition, ProviderKind } from './provider-definitions.js'
 import { ProviderHealth, type BackoffSettings, type SharedHealth, type UpstreamFailure } from './provider-health.js'
@@ -233,5 +234,5 @@ async function bufferedAnswer (response: Response): Promise<Response> {
 
 function networkFailure (provider: string, err: unknown): UpstreamFailure {
   const code = failureCode(err) ?? 'ENETWORK'
-  return { code, message: `${provider} could not be reached (${code})` }
+  return { code, message: `${provider} could not be reached (${describeNetworkFailure(err) ?? code})` }
 }

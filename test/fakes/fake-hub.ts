@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseRange, streamBody, type Fault } from './fake-hub-body.js'
@@ -42,6 +43,8 @@ export interface FakeHubOptions {
   pageSize?: number
   /** Tokens whoami-v2 knows besides those in the repos' allowedTokens. */
   tokens?: Record<string, { name: string, role: TokenRole }>
+  /** Served over HTTPS with this key and certificate (PEM) instead of plain HTTP; its URL is then https://. */
+  tls?: { key: string, cert: string }
 }
 
 /** An error as the Hub sends it: X-Error-Code / X-Error-Message headers and a JSON `{"error"}` body. */
@@ -87,11 +90,12 @@ export class FakeHub {
   }
 
   static async start (options: FakeHubOptions = {}): Promise<FakeHub> {
-    const server = createServer()
+    // An https.Server serves the same 'request' events, and closes the same way.
+    const server = options.tls === undefined ? createServer() : createHttpsServer(options.tls) as unknown as Server
     server.listen(0, '127.0.0.1')
     await once(server, 'listening')
     const { port } = server.address() as AddressInfo
-    return new FakeHub(server, `http://127.0.0.1:${port}`, options)
+    return new FakeHub(server, `${options.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`, options)
   }
 
   /** A file whose content is a GeneratedContent is served range by range, never held whole in memory. */
