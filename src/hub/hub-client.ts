@@ -3,7 +3,8 @@ import { failureCode, isOwnError } from '../error-code.js'
 import {
   MdFileNotFoundError, MdHfTokenInvalidError, MdHubError, MdHubUnreachableError, MdModelGatedError, MdModelNotFoundError, MdRevisionNotFoundError
 } from '../errors.js'
-import type { Provider } from '../providers/provider.js'
+import { parseRateLimit } from '../providers/hub-rate-limit.js'
+import { answerOfHeaders, type Provider } from '../providers/provider.js'
 
 export interface HubFile {
   path: string
@@ -108,10 +109,11 @@ export class HubClient {
    * provider's gate and limiter, its answer or failure counted in the provider's health.
    */
   async send<T extends HubAnswer> (request: () => Promise<T>): Promise<T> {
-    return this.#provider.call(request, ({ statusCode, headers }) => {
-      const retryAfter = headers['retry-after']
-      return { status: statusCode, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined }
-    })
+    // Its file requests are /resolve/ URLs: the Hub's resolvers bucket.
+    return this.#provider.call(request, ({ statusCode, headers }) => answerOfHeaders(statusCode, (name) => {
+      const value = headers[name]
+      return typeof value === 'string' ? value : undefined
+    }), { bucket: 'resolvers' })
   }
 
   fileUrl (modelId: string, commit: string, path: string): string {
@@ -143,5 +145,8 @@ export async function hubError (response: Response, endpoint: string): Promise<E
     return new MdModelNotFoundError(`No such model on the Hub, or it is private and HF_TOKEN cannot read it${said}`)
   }
   if (response.status === 403) return new MdModelGatedError(`The Hub refused access${said}`)
-  return new MdHubError(`The Hub at ${endpoint} answered ${response.status}${said}`, response.headers.get('retry-after'))
+  // A 429 of the Hub says when to come back in its RateLimit `t`, often without a Retry-After.
+  const rateLimit = parseRateLimit(response.headers.get('ratelimit') ?? undefined, undefined)
+  const retryAfter = response.headers.get('retry-after') ?? (response.status === 429 && rateLimit?.remaining === 0 ? String(rateLimit.resetInS) : null)
+  return new MdHubError(`The Hub at ${endpoint} answered ${response.status}${said}`, retryAfter)
 }
