@@ -24,6 +24,7 @@ export function downloadRequest (params: DownloadInput, allowedCallbackHosts: Al
     allowPatterns: parsePatternList(params.allow_patterns, 'allow_patterns'),
     ignorePatterns: parsePatternList(params.ignore_patterns, 'ignore_patterns'),
     setDefault: params.set_default === true,
-    callbackUrl: params.callback_url === undefined ? undefined : checkCallbackUrl(params.callback_url, allowedCallbackHosts)
+    callbackUrl: params.callback_url === undefined ? undefined : checkCallbackUrl(params.callback_url, allowedCallbackHosts),
+    waitForProvider: params.wait_for_provider
   }
 }

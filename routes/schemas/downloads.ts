@@ -16,6 +16,9 @@ export const DownloadParams = Type.Object({
   ignore_patterns: Type.Optional(PatternList),
   set_default: Type.Optional(Type.Boolean({ description: 'Make it the default model once complete' })),
   auto: Type.Optional(Type.Boolean({ description: 'false: download nothing and answer the plan; default true' })),
+  wait_for_provider: Type.Optional(Type.Boolean({
+    description: 'While the Hub cools down (a 429, or down): true (default) queues the job with `waiting` until the cooldown ends (202); false answers 503 MD_PROVIDER_UNAVAILABLE at once'
+  })),
   callback_url: Type.Optional(Type.String({
     maxLength: 2048,
     description: 'POSTed the job when it ends (e.g. an n8n Wait node\'s `{{ $execution.resumeUrl }}`). http(s) only, no credentials, and its host must be listed in CALLBACK_ALLOWED_HOSTS',

@@ -16,6 +16,8 @@ export interface DownloadRequest {
   setDefault?: boolean | undefined
   /** Where to POST the job when it ends (already checked against CALLBACK_ALLOWED_HOSTS). */
   callbackUrl?: string | undefined
+  /** false: a Hub cooling down fails the request (503) instead of queueing the job until it ends. */
+  waitForProvider?: boolean | undefined
 }
 
 export interface PlannedFile extends HubFile {
