@@ -30,7 +30,7 @@ export const DownloadJobSchema = Type.Object({
   job_id: Type.String({ format: 'uuid' }),
   model_id: Type.String(),
   revision: Type.String({ description: 'As requested' }),
-  commit: Type.String({ description: 'The commit the revision resolved to' }),
+  commit: Type.String({ description: 'The commit the revision resolved to; empty while the job waits for the Hub to be asked (`waiting`)' }),
   status: JobStatusSchema,
   waiting: Type.Optional(JobWaitingSchema),
   progress: Type.Integer({ minimum: 0, maximum: 100, description: 'Percent, by bytes' }),

@@ -290,7 +290,7 @@ export class JobRun {
     }, {
       endpoint: hub.endpoint,
       hubHeaders: () => hub.authHeaders,
-      throughHub: async (request) => hub.send(request),
+      throughHub: async (request, signal) => hub.send(request, signal),
       connection: this.#connection,
       readTimeoutMs: settings.readTimeoutMs,
       partSize: settings.partSizeBytes,

@@ -108,12 +108,12 @@ export class HubClient {
    * A request of the download engine to the Hub itself (its CDN is another upstream): through the
    * provider's gate and limiter, its answer or failure counted in the provider's health.
    */
-  async send<T extends HubAnswer> (request: () => Promise<T>): Promise<T> {
+  async send<T extends HubAnswer> (request: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     // Its file requests are /resolve/ URLs: the Hub's resolvers bucket.
     return this.#provider.call(request, ({ statusCode, headers }) => answerOfHeaders(statusCode, (name) => {
       const value = headers[name]
       return typeof value === 'string' ? value : undefined
-    }), { bucket: 'resolvers' })
+    }), { bucket: 'resolvers', signal })
   }
 
   fileUrl (modelId: string, commit: string, path: string): string {

@@ -16,6 +16,8 @@ export interface CallOptions {
   record?: boolean
   /** The Hub's rate-limit bucket the request counts against (api, resolvers, pages): paced while its quota runs low. */
   bucket?: string
+  /** Ends the wait for a paced turn (the caller gave up). */
+  signal?: AbortSignal | undefined
 }
 
 /** What the health tracker needs to know of an upstream's answer. */
@@ -170,7 +172,7 @@ export class Provider {
     this.call(
       async () => bufferedAnswer(await this.#fetch(input, { ...init, signal: init?.signal ?? AbortSignal.timeout(this.#timeoutMs) })),
       (response) => answerOfHeaders(response.status, (name) => response.headers.get(name) ?? undefined),
-      { ...(this.kind === 'huggingface' ? { bucket: hubBucketOf(requestUrl(input)) } : {}), ...options }
+      { ...(this.kind === 'huggingface' ? { bucket: hubBucketOf(requestUrl(input)) } : {}), signal: init?.signal ?? undefined, ...options }
     )
 
   /**
@@ -187,7 +189,7 @@ export class Provider {
     if (shared !== undefined) await this.#loadHealth(shared)
     // Fail fast, before queueing, while a cooldown runs (this peek never takes the half-open probe)…
     if (gated && this.#coolingDown()) this.#admit()
-    if (gated && options.bucket !== undefined) await this.#pace(options.bucket)
+    if (gated && options.bucket !== undefined) await this.#pace(options.bucket, options.signal)
     return this.limiter.schedule(async () => {
       // …and admit for real when the call's turn comes: it may have queued into a cooldown (here or
       // on another replica), or be the probe, which the other replicas then must not take as well.
@@ -229,13 +231,13 @@ export class Provider {
    * window resets instead of running into a 429. A turn further off than a call may take
    * (PROVIDER_TIMEOUT_MS) is refused now, as a cooldown is, with the time it comes.
    */
-  async #pace (bucket: string): Promise<void> {
+  async #pace (bucket: string, signal: AbortSignal | undefined): Promise<void> {
     const { waitMs, taken } = this.quota.reserve(bucket, this.#timeoutMs)
     if (!taken) {
       const cooldownUntil = new Date(this.#now() + waitMs).toISOString()
       throw new MdProviderUnavailableError(this.name, { status: 'rate_limited', retryAfterS: Math.ceil(waitMs / 1000), cooldownUntil })
     }
-    if (waitMs > 0) await sleep(waitMs)
+    if (waitMs > 0) await sleep(waitMs, undefined, signal === undefined ? {} : { signal })
   }
 
   #admit (): void {
