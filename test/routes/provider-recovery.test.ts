@@ -23,7 +23,7 @@ const healthOf = async (app: FastifyInstance): Promise<Record<string, any>> =>
 
 /** Reads the status (which sends nothing to the Hub) until `reached` holds. */
 async function waitForHealth (app: FastifyInstance, reached: (health: Record<string, any>) => boolean, what: string): Promise<Record<string, any>> {
-  for (let i = 0; i < 400; i++) {
+  for (let i = 0; i < 1000; i++) {
     const health = await healthOf(app)
     if (reached(health)) return health
     await new Promise((resolve) => setTimeout(resolve, 25))
@@ -69,7 +69,7 @@ t.test('a refused token keeps the provider down: its probe fails as the calls di
   for (let i = 0; i < 2; i++) await app.inject({ method: 'POST', url: '/api/download-model', headers: auth(), payload: plan })
   t.match(await healthOf(app), { status: 'down' })
   const mark = hub.requests.length
-  for (let i = 0; i < 400 && hub.requests.length < mark + 2; i++) await new Promise((resolve) => setTimeout(resolve, 25))
+  for (let i = 0; i < 1000 && hub.requests.length < mark + 2; i++) await new Promise((resolve) => setTimeout(resolve, 25))
   t.same(hub.requests.slice(mark, mark + 2).map((request) => [request.path, request.status]), [['/api/whoami-v2', 401], ['/api/whoami-v2', 401]], 'probed after each cooldown')
   t.match(await healthOf(app), { status: 'down' })
 })
