@@ -104,6 +104,17 @@ async function metricsPlugin (app: FastifyInstance): Promise<void> {
     }
   }))
   registry.registerMetric(new Gauge({
+    name: 'modeldepot_hub_ratelimit_remaining',
+    help: 'Requests left in the Hub\'s current rate-limit window, per bucket (api, resolvers, pages), from its RateLimit header',
+    labelNames: ['bucket'],
+    registers: [],
+    collect () {
+      this.reset()
+      const hub = app.providers.list().find((summary) => summary.kind === 'huggingface')
+      for (const [bucket, quota] of Object.entries(hub?.rate_limit ?? {})) this.set({ bucket }, quota.remaining)
+    }
+  }))
+  registry.registerMetric(new Gauge({
     name: 'modeldepot_cache_size_bytes',
     help: 'Bytes the model cache holds',
     registers: [],

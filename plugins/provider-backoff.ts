@@ -4,6 +4,7 @@ import type { Config } from '../src/config.js'
 import { fetchThrough } from '../src/outbound/outbound-dispatcher.js'
 import { BlockStore } from '../src/providers/block-store.js'
 import { LimiterConnection } from '../src/providers/provider-limiter.js'
+import { ProviderRecovery } from '../src/providers/provider-recovery.js'
 import { ProviderRegistry } from '../src/providers/provider-registry.js'
 import { SharedProviderState } from '../src/providers/shared-provider-state.js'
 import { TokenStore } from '../src/providers/token-store.js'
@@ -19,6 +20,9 @@ export interface ProviderBackoffOptions {
   config: Pick<Config, 'providers' | 'providerSettings' | 'stateDir' | 'redis'>
   now?: () => number
 }
+
+/** How often cooldowns are looked at for one that has ended. */
+const RECOVERY_LOOK_MS = 1000
 
 async function providerBackoffPlugin (app: FastifyInstance, { config, now }: ProviderBackoffOptions): Promise<void> {
   // With REDIS_URL the providers' state is the cluster's: shared health, tokens and blocks, clustered limiters.
@@ -48,7 +52,16 @@ async function providerBackoffPlugin (app: FastifyInstance, { config, now }: Pro
       if (request.url.startsWith('/api/')) await registry.sync()
     })
   }
+  // An idle node's providers recover by themselves: a cooldown that ended is followed by one probe.
+  const recovery = new ProviderRecovery({
+    providers: () => registry.list().map((summary) => registry.get(summary.name).provider),
+    sync: async () => registry.sync(),
+    ...(now === undefined ? {} : { now }),
+    onProbe: (provider, status) => log.info({ provider, status }, 'probed after its cooldown')
+  })
+  recovery.start(RECOVERY_LOOK_MS)
   app.addHook('onClose', async () => {
+    await recovery.stop()
     for (const summary of registry.list()) await registry.get(summary.name).provider.limiter.stop()
     connection?.close()
   })

@@ -26,7 +26,8 @@ export function downloadRequest (params: DownloadInput, allowedCallbackHosts: Al
     ignorePatterns: parsePatternList(params.ignore_patterns, 'ignore_patterns'),
     setDefault: params.set_default === true,
     callbackUrl: params.callback_url === undefined ? undefined : checkCallbackUrl(params.callback_url, allowedCallbackHosts),
-    maxBytesPerS: byteRate(params.max_bytes_per_s, 'max_bytes_per_s')
+    maxBytesPerS: byteRate(params.max_bytes_per_s, 'max_bytes_per_s'),
+    waitForProvider: params.wait_for_provider
   }
 }
 

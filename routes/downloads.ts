@@ -37,7 +37,12 @@ const downloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
           '(headers `x-modeldepot-event` and, with CALLBACK_SECRET, `x-modeldepot-signature: sha256=<hex HMAC of the body>`);',
           'a URL whose host is not in CALLBACK_ALLOWED_HOSTS, not http(s), or with credentials is refused with 400 and nothing starts.'
         ].join(' '),
-        'With `auto=false` nothing is downloaded: 200 with the plan (commit, files, sizes, what is cached, free space, and the same download as a curl call and an `hf download` command).'
+        'With `auto=false` nothing is downloaded: 200 with the plan (commit, files, sizes, what is cached, free space, and the same download as a curl call and an `hf download` command).',
+        [
+          'While the Hub cools down (after a 429, or down after failures) the job is still accepted (202), `queued` with `waiting: {reason: "provider_cooldown", until}`',
+          'and an empty `commit` until it is planned; it starts by itself when the cooldown ends.',
+          '`wait_for_provider=false` answers 503 `MD_PROVIDER_UNAVAILABLE` instead, and so does a plan (`auto=false`), which needs the Hub\'s answer now.'
+        ].join(' ')
       ].join('\n\n'),
       tags: ['models'],
       querystring: RefTo(DownloadParams),
@@ -67,6 +72,7 @@ const downloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
         403: errorRef('The model is gated or private and HF_TOKEN cannot read it'),
         404: errorRef('No such model, revision or file on the Hub'),
         502: errorRef('The Hub could not be reached or answered an error'),
+        503: errorRef('The Hub is cooling down and the request cannot wait for it (wait_for_provider=false, or auto=false): MD_PROVIDER_UNAVAILABLE with Retry-After'),
         507: errorRef('Not enough free disk space for the bytes still missing')
       }
     }

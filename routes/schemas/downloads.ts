@@ -19,6 +19,9 @@ export const DownloadParams = Type.Object({
   max_bytes_per_s: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
     description: 'This job\'s cap on download bytes per second, at least 65536; 0 or null for none. DOWNLOAD_MAX_BYTES_PER_S (GET /api/limits) applies as well: the job gets the smaller'
   })),
+  wait_for_provider: Type.Optional(Type.Boolean({
+    description: 'While the Hub cools down (a 429, or down): true (default) queues the job with `waiting` until the cooldown ends (202); false answers 503 MD_PROVIDER_UNAVAILABLE at once'
+  })),
   callback_url: Type.Optional(Type.String({
     maxLength: 2048,
     description: 'POSTed the job when it ends (e.g. an n8n Wait node\'s `{{ $execution.resumeUrl }}`). http(s) only, no credentials, and its host must be listed in CALLBACK_ALLOWED_HOSTS',

@@ -19,13 +19,20 @@ export const JobErrorSchema = Type.Object({
 }, { additionalProperties: false })
 export type JobError = Static<typeof JobErrorSchema>
 
+export const JobWaitingSchema = Type.Object({
+  reason: Type.Literal('provider_cooldown', { description: 'The Hub provider is cooling down (a 429, or down after failures)' }),
+  until: Type.String({ format: 'date-time', description: 'When the cooldown ends and the job starts' })
+}, { additionalProperties: false, description: 'Present while a queued job waits for the Hub to take calls again; it starts then' })
+export type JobWaiting = Static<typeof JobWaitingSchema>
+
 /** A download as the API shows it; the job store (job-store.ts) is the only code that changes one. */
 export const DownloadJobSchema = Type.Object({
   job_id: Type.String({ format: 'uuid' }),
   model_id: Type.String(),
   revision: Type.String({ description: 'As requested' }),
-  commit: Type.String({ description: 'The commit the revision resolved to' }),
+  commit: Type.String({ description: 'The commit the revision resolved to; empty while the job waits for the Hub to be asked (`waiting`)' }),
   status: JobStatusSchema,
+  waiting: Type.Optional(JobWaitingSchema),
   progress: Type.Integer({ minimum: 0, maximum: 100, description: 'Percent, by bytes' }),
   bytes_downloaded: Type.Integer(),
   bytes_total: Type.Integer(),

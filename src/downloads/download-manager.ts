@@ -10,6 +10,7 @@ import { planDownload, type DownloadPlan, type DownloadRequest } from './downloa
 import { JobRun, type Logger, type RunContext } from './job-run.js'
 import { FinalWaiters } from './final-waiters.js'
 import { newJob } from './new-job.js'
+import { plannedProgress, planWhenHubAllows, providerWait, unknownPlan } from './provider-wait.js'
 import { sameDownload } from './same-download.js'
 import { LeftoverSweep } from './leftover-sweep.js'
 import { ByteRate } from './byte-rate.js'
@@ -34,6 +35,9 @@ export interface DownloadManagerOptions {
 }
 
 export type StartOutcome = 'created' | 'existing' | 'cached'
+
+/** A job waiting for the Hub's cooldown is looked for this long after it ends (a timer may fire a little early). */
+const WAKE_MARGIN_MS = 50
 
 /** How long a cancel or a pause sent to the replica that runs the job waits for it to stop. */
 const REMOTE_CANCEL_WAIT_MS = 5000
@@ -171,22 +175,29 @@ export class DownloadManager {
 
   /** Plans and queues a job; `saved` is the journaled job it continues after a restart. */
   async #begin (request: DownloadRequest, saved?: DownloadJob): Promise<{ job: DownloadJob, outcome: StartOutcome }> {
-    const plan = await this.plan(request)
+    const plan = await this.plan(request).catch((err: unknown) => {
+      // The Hub cooling down: the job is queued now and taken when the cooldown ends (a plan without the Hub's answer yet).
+      const waiting = providerWait(request, err)
+      if (waiting === undefined) throw err
+      setTimeout(() => { void this.pump() }, Date.parse(waiting.until) - this.#ctx.now() + WAKE_MARGIN_MS).unref()
+      return { ...unknownPlan(request), waiting }
+    })
     // Another request for the same download may have started while this one asked the Hub.
     const raced = await this.#store.findUnfinished(request)
     if (raced !== undefined) return { job: raced, outcome: 'existing' }
     if (this.#closing) throw new MdShuttingDownError()
 
     const job = newJob(request, plan, new Date(this.#ctx.now()).toISOString(), saved)
-    if (plan.files.every((file) => file.cached)) {
+    if ('waiting' in plan) job.waiting = plan.waiting
+    else if (plan.files.every((file) => file.cached)) {
       await new JobRun(this.#ctx, job, plan).publishCached()
       const { job: ended } = await this.#store.create(job, request, 'complete')
       this.#ended(ended, request)
       return { job: ended, outcome: 'cached' }
     }
     const needed = plan.bytes_missing + await this.#reservedBytes()
-    if (plan.free_bytes < needed) throw insufficientStorage(request.modelId, needed, plan.free_bytes)
-    this.#plans.set(job.job_id, plan)
+    if (!('waiting' in plan) && plan.free_bytes < needed) throw insufficientStorage(request.modelId, needed, plan.free_bytes)
+    if (!('waiting' in plan)) this.#plans.set(job.job_id, plan)
     const { job: queued, created } = await this.#store.create(job, request).catch((err: unknown) => {
       this.#plans.delete(job.job_id)
       throw err
@@ -423,16 +434,18 @@ export class DownloadManager {
   async #planAgain (job: DownloadJob): Promise<DownloadPlan> {
     const request = await this.#store.request(job.job_id)
     if (request === undefined) throw new MdJobNotFoundError(job.job_id)
-    return this.plan({ ...request, revision: job.commit })
+    // A job queued while the Hub cooled down has no commit yet: its revision is planned now.
+    return this.plan({ ...request, revision: job.commit === '' ? request.revision : job.commit })
   }
 
   async #run (job: DownloadJob, own: OwnRun): Promise<void> {
     const jobId = job.job_id
     try {
-      const plan = this.#plans.get(jobId) ?? await this.#planAgain(job)
+      const plan = this.#plans.get(jobId) ?? await planWhenHubAllows(async () => this.#planAgain(job), own.stop.signal)
       this.#plans.delete(jobId)
       own.stop.signal.throwIfAborted()
-      const run = new JobRun(this.#ctx, job, plan)
+      const planned = job.commit === '' ? this.#store.progress(jobId, plannedProgress(plan)) : job
+      const run = new JobRun(this.#ctx, planned, plan)
       own.run = run
       own.stop.signal.addEventListener('abort', () => run.controller.abort(own.stop.signal.reason), { once: true })
       // A queued job may have waited while the disk filled up.

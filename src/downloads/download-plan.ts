@@ -18,6 +18,8 @@ export interface DownloadRequest {
   callbackUrl?: string | undefined
   /** This job's cap on bytes per second (the server's applies too); undefined or null for none. */
   maxBytesPerS?: number | null | undefined
+  /** false: a Hub cooling down fails the request (503) instead of queueing the job until it ends. */
+  waitForProvider?: boolean | undefined
 }
 
 export interface PlannedFile extends HubFile {

@@ -116,6 +116,8 @@ export class InMemoryJobStore implements JobStore {
     if ((await this.counts()).running >= maxRunning) return undefined
     let next: JobRecord | undefined
     for (const record of this.#queuedRecords()) {
+      // A job waiting for the Hub's cooldown is not taken before it ends.
+      if (record.job.waiting !== undefined && Date.parse(record.job.waiting.until) > this.#now()) continue
       if (next === undefined || record.queuedSeq! < next.queuedSeq!) next = record
     }
     return next === undefined ? undefined : this.#transition(next.job.job_id, 'downloading', {})

@@ -296,7 +296,7 @@ export class JobRun {
     }, {
       endpoint: hub.endpoint,
       hubHeaders: () => hub.authHeaders,
-      throughHub: async (request) => hub.send(request),
+      throughHub: async (request, signal) => hub.send(request, signal),
       dispatcher: hub.dispatcher,
       connection: this.#connection,
       readTimeoutMs: settings.readTimeoutMs,

@@ -47,6 +47,10 @@ export interface JobProgress {
   speed_bps: number
   eta_seconds: number | null
   current_files: string[]
+  /** Told once by a job that was queued before its plan was known (it waited for the Hub): what the plan found. */
+  commit?: string
+  bytes_total?: number
+  files_total?: number
 }
 
 export interface TransitionOptions {
@@ -195,6 +199,8 @@ export function applyTransition (current: DownloadJob, to: JobStatus, options: T
   if (options.progress !== undefined) Object.assign(job, copyProgress(options.progress))
   job.status = to
   job.updated_at = now
+  // A job waits for the Hub only while queued; once taken (or ended) it waits no more.
+  if (to !== 'queued') delete job.waiting
   if (to === 'downloading') job.started_at = now
   if (to === 'queued' || to === 'paused' || isFinal(to)) {
     job.current_files = []

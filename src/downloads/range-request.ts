@@ -15,7 +15,7 @@ export interface HubConnection {
    */
   hubHeaders: () => Record<string, string>
   /** Sends a request to the Hub itself (not its CDN) through the huggingface provider. */
-  throughHub: <T extends HubAnswer>(request: () => Promise<T>) => Promise<T>
+  throughHub: <T extends HubAnswer>(request: () => Promise<T>, signal?: AbortSignal) => Promise<T>
   readTimeoutMs: number
   /** The app's outbound dispatcher (its proxy); undici's global one when absent. */
   dispatcher?: Dispatcher | undefined
@@ -84,7 +84,7 @@ async function send (url: URL, headers: () => Record<string, string>, hub: HubCo
   })
   try {
     // The Hub shares its backoff with every other call to it; the CDN is not the Hub.
-    return url.host === new URL(hub.endpoint).host ? await hub.throughHub(get) : await get()
+    return url.host === new URL(hub.endpoint).host ? await hub.throughHub(get, signal) : await get()
   } catch (err) {
     if (signal.aborted) throw err
     const refused = providerRefusal(err)

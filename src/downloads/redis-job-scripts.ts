@@ -10,7 +10,8 @@ const FINAL = "s == 'complete' or s == 'error' or s == 'cancelled'"
  * Creates a job (queued, or complete from the cache). A queued download that another job already
  * does unfinished (the `same` key: model, revision, patterns, callback) is joined, not queued twice.
  * Ended jobs beyond the history bound are let go, oldest first.
- * KEYS: job hash, list, queue, same, seq. ARGV: id, job JSON, request JSON, status, limit, job key prefix, channel, message.
+ * KEYS: job hash, list, queue, same, seq. ARGV: id, job JSON, request JSON, status, limit, job key prefix, channel, message,
+ * not before (ms since the epoch: a job waiting for the Hub's cooldown is not taken earlier; 0 for none).
  */
 export const CREATE = `
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -23,7 +24,7 @@ if ARGV[4] == 'queued' then
   end
 end
 local order = redis.call('INCR', KEYS[5])
-redis.call('HSET', KEYS[1], 'job', ARGV[2], 'status', ARGV[4], 'epoch', 0, 'order', order)
+redis.call('HSET', KEYS[1], 'job', ARGV[2], 'status', ARGV[4], 'epoch', 0, 'order', order, 'not_before', ARGV[9] or '0')
 redis.call('ZADD', KEYS[2], order, ARGV[1])
 if ARGV[4] == 'queued' then
   redis.call('HSET', KEYS[1], 'request', ARGV[3], 'same', KEYS[4])
@@ -49,17 +50,19 @@ return {'created', ''}
 /**
  * Takes the queued job that has waited longest, if fewer than the limit run: → downloading, with a
  * new epoch and a lease of this replica's (`replica:epoch`, expiring unless renewed).
- * KEYS: queue, running. ARGV: max running, job key prefix, lease key prefix, replica id, lease ms.
+ * Jobs whose `not_before` is still ahead (waiting for the Hub's cooldown) stay where they are.
+ * KEYS: queue, running. ARGV: max running, job key prefix, lease key prefix, replica id, lease ms, now (ms).
  * Answers nil, or {id, epoch, job JSON, request JSON}.
  */
 export const CLAIM = `
 if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[1]) then return false end
-while true do
-  local id = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
-  if not id then return false end
-  redis.call('ZREM', KEYS[1], id)
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local key = ARGV[2] .. id
-  if redis.call('HGET', key, 'status') == 'queued' then
+  local status = redis.call('HGET', key, 'status')
+  local due = tonumber(redis.call('HGET', key, 'not_before') or '0') <= tonumber(ARGV[6] or '0')
+  if status ~= 'queued' then redis.call('ZREM', KEYS[1], id) end
+  if status == 'queued' and due then
+    redis.call('ZREM', KEYS[1], id)
     local epoch = redis.call('HINCRBY', key, 'epoch', 1)
     redis.call('HSET', key, 'status', 'downloading')
     redis.call('SADD', KEYS[2], id)
@@ -67,6 +70,7 @@ while true do
     return {id, tostring(epoch), redis.call('HGET', key, 'job'), redis.call('HGET', key, 'request') or ''}
   end
 end
+return false
 `
 
 /**

@@ -170,7 +170,8 @@ export class RedisJobStore implements JobStore {
       : { ...structuredClone(job), status: 'queued' })
     const [outcome, detail] = await this.#script('CREATE',
       [this.#keys.job(job.job_id), this.#keys.list, this.#keys.queue, this.#keys.same(request), this.#keys.seq],
-      [job.job_id, JSON.stringify(made), JSON.stringify(request), to, this.#limit, this.#keys.jobPrefix, this.#keys.changes, this.#message(made)])
+      [job.job_id, JSON.stringify(made), JSON.stringify(request), to, this.#limit, this.#keys.jobPrefix, this.#keys.changes, this.#message(made),
+        made.waiting === undefined ? 0 : Date.parse(made.waiting.until)])
     if (outcome === 'exists') throw new JobTransitionError(job.job_id, detail as JobStatus, to)
     if (outcome === 'joined') {
       const joined = await this.get(detail)
@@ -181,8 +182,8 @@ export class RedisJobStore implements JobStore {
   }
 
   async claim (maxRunning: number): Promise<DownloadJob | undefined> {
-    const claimed = await this.#ask(async () => this.#run('CLAIM', [this.#keys.queue, this.#keys.running],
-      [maxRunning, this.#keys.jobPrefix, this.#keys.leasePrefix, this.replicaId, this.#leaseMs]) as Promise<[string, string, string, string] | null>)
+    const args = [maxRunning, this.#keys.jobPrefix, this.#keys.leasePrefix, this.replicaId, this.#leaseMs, this.#now()]
+    const claimed = await this.#ask(async () => this.#run('CLAIM', [this.#keys.queue, this.#keys.running], args) as Promise<[string, string, string, string] | null>)
     if (claimed === null) return undefined
     const [jobId, epoch, jobText, requestText] = claimed
     const taken: DownloadJob = { ...JSON.parse(jobText) as DownloadJob, status: 'queued' }

@@ -5,7 +5,8 @@ import {
   MdFileNotFoundError, MdHfTokenInvalidError, MdHubError, MdHubUnreachableError, MdModelGatedError, MdModelNotFoundError, MdRevisionNotFoundError
 } from '../errors.js'
 import { describeNetworkFailure } from '../outbound/network-failure.js'
-import type { Provider } from '../providers/provider.js'
+import { parseRateLimit } from '../providers/hub-rate-limit.js'
+import { answerOfHeaders, type Provider } from '../providers/provider.js'
 
 export interface HubFile {
   path: string
@@ -113,11 +114,12 @@ export class HubClient {
    * A request of the download engine to the Hub itself (its CDN is another upstream): through the
    * provider's gate and limiter, its answer or failure counted in the provider's health.
    */
-  async send<T extends HubAnswer> (request: () => Promise<T>): Promise<T> {
-    return this.#provider.call(request, ({ statusCode, headers }) => {
-      const retryAfter = headers['retry-after']
-      return { status: statusCode, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined }
-    })
+  async send<T extends HubAnswer> (request: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    // Its file requests are /resolve/ URLs: the Hub's resolvers bucket.
+    return this.#provider.call(request, ({ statusCode, headers }) => answerOfHeaders(statusCode, (name) => {
+      const value = headers[name]
+      return typeof value === 'string' ? value : undefined
+    }), { bucket: 'resolvers', signal })
   }
 
   fileUrl (modelId: string, commit: string, path: string): string {
@@ -149,5 +151,8 @@ export async function hubError (response: Response, endpoint: string): Promise<E
     return new MdModelNotFoundError(`No such model on the Hub, or it is private and HF_TOKEN cannot read it${said}`)
   }
   if (response.status === 403) return new MdModelGatedError(`The Hub refused access${said}`)
-  return new MdHubError(`The Hub at ${endpoint} answered ${response.status}${said}`, response.headers.get('retry-after'))
+  // A 429 of the Hub says when to come back in its RateLimit `t`, often without a Retry-After.
+  const rateLimit = parseRateLimit(response.headers.get('ratelimit') ?? undefined, undefined)
+  const retryAfter = response.headers.get('retry-after') ?? (response.status === 429 && rateLimit?.remaining === 0 ? String(rateLimit.resetInS) : null)
+  return new MdHubError(`The Hub at ${endpoint} answered ${response.status}${said}`, retryAfter)
 }

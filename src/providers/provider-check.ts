@@ -116,3 +116,15 @@ function fixSteps (provider: Provider, status: number, retryAfter: string | null
   if (status === 404) return [`${provider.baseUrl} does not look like a ${provider.kind} API: check the base URL setting`]
   return [`Unexpected answer ${status} from ${provider.name}`]
 }
+
+/**
+ * The cheap call that tells whether an idle provider is back once its cooldown ends: whoami-v2 on
+ * the Hub (its key endpoint elsewhere) with the token in use, or the model list when there is no
+ * token. Unlike a check it goes through the gate (it is the half-open probe of a provider that is
+ * down, which the other replicas then do not take too) and its outcome counts in the health.
+ */
+export async function probeProvider (provider: Provider): Promise<void> {
+  const [tokenProbe, catalogueProbe] = PROBES[provider.kind]
+  const probe = provider.token !== undefined || provider.kind === 'openai' ? tokenProbe! : catalogueProbe!
+  await provider.fetch(`${provider.baseUrl}${probe.path}`, { headers: { accept: 'application/json', ...(probe.needsToken ? provider.authHeaders() : {}) } })
+}

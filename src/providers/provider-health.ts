@@ -53,8 +53,10 @@ export interface UpstreamFailure {
   /** e.g. 'HTTP_503', 'HTTP_429', 'ETIMEDOUT', 'ECONNREFUSED' */
   code: string
   message: string
-  /** Parsed Retry-After, in milliseconds. */
+  /** Parsed Retry-After (or the Hub's RateLimit `t`), in milliseconds. */
   retryAfterMs?: number
+  /** The key was refused: no call can succeed until it is replaced, so it counts like an outage. */
+  tokenRejected?: boolean
 }
 
 export const ERROR_ACTIONS = ['recorded', 'backed_off', 'blacklisted', 'marked_down'] as const
@@ -208,8 +210,8 @@ export class ProviderHealth {
       // A 429 proves the upstream is reachable and tells us when to come back, even on a probe.
       action = this.#rateLimited(failure.retryAfterMs, now)
     } else {
-      // A refused key (401) says nothing about the provider being up: it lowers the success rate only.
-      const outage = failure.status === undefined || failure.status >= 500
+      // A 401 alone lowers the success rate only; one known to be a refused key counts like an outage.
+      const outage = failure.status === undefined || failure.status >= 500 || failure.tokenRejected === true
       if (outage) this.#consecutiveFailures++
       if (halfOpen || (outage && this.#consecutiveFailures >= this.#settings.failuresToDown)) {
         this.#cooldown = { kind: 'down', until: now + this.#settings.downCooldownMs }

@@ -115,6 +115,7 @@ export class ProviderRegistry {
         running: counts.running
       },
       health: provider.health.snapshot(),
+      rate_limit: provider.kind === 'huggingface' ? provider.quota.snapshot() : null,
       catalogue: {
         fetched_at: catalogue.fetchedAt,
         models: catalogue.size,

@@ -2,6 +2,7 @@ import { Type, type Static } from 'typebox'
 import { Nullable } from '../json-schema.js'
 import { ProviderKindSchema } from './provider-definitions.js'
 import { HealthSnapshotSchema } from './provider-health.js'
+import { RateLimitsSchema } from './hub-rate-limit.js'
 
 /** One provider as the API shows it (the registry builds it): declared once, the type derived. */
 export const ProviderSummarySchema = Type.Object({
@@ -18,6 +19,7 @@ export const ProviderSummarySchema = Type.Object({
     running: Type.Integer()
   }, { additionalProperties: false }),
   health: HealthSnapshotSchema,
+  rate_limit: Nullable(RateLimitsSchema, 'The Hub\'s quota per bucket ({api, resolvers, pages}: remaining, limit, resets_at) from its RateLimit headers; null for other providers'),
   catalogue: Type.Object({
     fetched_at: Nullable(Type.String({ format: 'date-time' })),
     models: Nullable(Type.Integer()),

@@ -1,7 +1,9 @@
 import { failureCode } from '../error-code.js'
 import { MdProviderUnavailableError } from '../errors.js'
 import { describeNetworkFailure } from '../outbound/network-failure.js'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { parseRetryAfter } from '../downloads/retry.js'
+import { HubQuota, hubBucketOf, parseRateLimit, rateLimitCooldownMs } from './hub-rate-limit.js'
 import type { ProviderDefinition, ProviderKind } from './provider-definitions.js'
 import { ProviderHealth, type BackoffSettings, type SharedHealth, type UpstreamFailure } from './provider-health.js'
 import { ProviderLimiter, type LimiterCluster } from './provider-limiter.js'
@@ -13,18 +15,42 @@ export interface CallOptions {
   bypassGate?: boolean
   /** false keeps the outcome out of the health. */
   record?: boolean
+  /** The Hub's rate-limit bucket the request counts against (api, resolvers, pages): paced while its quota runs low. */
+  bucket?: string
+  /** Ends the wait for a paced turn (the caller gave up). */
+  signal?: AbortSignal | undefined
 }
 
 /** What the health tracker needs to know of an upstream's answer. */
 export interface UpstreamAnswer {
   status: number
   retryAfter: string | undefined
+  /** The RateLimit and RateLimit-Policy headers (the Hub's quota), and X-Error-Code (whose error it is). */
+  rateLimit?: string | undefined
+  rateLimitPolicy?: string | undefined
+  errorCode?: string | undefined
+}
+
+/** The Hub's X-Error-Codes for a request that is the caller's mistake, whatever its status (401 included): the Hub is up. */
+const CALLER_ERRORS: ReadonlySet<string> = new Set(['RepoNotFound', 'RevisionNotFound', 'EntryNotFound', 'GatedRepo'])
+
+/** The headers of a fetch Response that the health tracker and the quota read. */
+export function answerOfHeaders (status: number, header: (name: string) => string | undefined): UpstreamAnswer {
+  return {
+    status,
+    retryAfter: header('retry-after'),
+    rateLimit: header('ratelimit'),
+    rateLimitPolicy: header('ratelimit-policy'),
+    errorCode: header('x-error-code')
+  }
 }
 
 export interface ProviderOptions {
   backoff: Partial<BackoffSettings>
   timeoutMs: number
   now?: () => number
+  /** The jitter added to a 429's cooldown. */
+  random?: () => number
   fetch?: typeof fetch
   /** With Redis: the limiter is Bottleneck's clustered one… */
   limiterCluster?: LimiterCluster
@@ -46,6 +72,8 @@ export class Provider {
   readonly limiter: ProviderLimiter
   readonly health: ProviderHealth
   readonly limits: ProviderDefinition['limiter']
+  /** What the upstream's RateLimit headers said of its quota, per bucket (only the Hub sends them). */
+  readonly quota: HubQuota
   #token: string | undefined
   #generation = 0
   /** 429s since the start (the metrics count them). */
@@ -54,6 +82,7 @@ export class Provider {
   readonly #timeoutMs: number
   readonly #fetch: typeof fetch
   readonly #now: () => number
+  readonly #random: () => number
   readonly #shared: SharedProviderState | undefined
   /** The health's changedAt as Redis has it; -1 when a write failed (written again at the next sync). */
   #savedAt = 0
@@ -69,6 +98,8 @@ export class Provider {
     this.#timeoutMs = options.timeoutMs
     this.#fetch = options.fetch ?? fetch
     this.#now = options.now ?? Date.now
+    this.#random = options.random ?? Math.random
+    this.quota = new HubQuota(this.#now)
     this.#shared = options.shared
     this.limiter = new ProviderLimiter({ maxConcurrent: definition.limiter.maxConcurrent, minTime: definition.limiter.minTime }, options.limiterCluster)
     this.health = new ProviderHealth(definition.name, { configured: definition.configured, settings: options.backoff, now: this.#now })
@@ -97,6 +128,8 @@ export class Provider {
     this.#generation++
     this.health.setConfigured(true)
     this.health.reset()
+    // The quota is the token's: the new one has its own.
+    this.quota.clear()
   }
 
   /**
@@ -139,8 +172,8 @@ export class Provider {
   readonly fetch = async (input: string | URL | Request, init?: RequestInit, options: CallOptions = {}): Promise<Response> =>
     this.call(
       async () => bufferedAnswer(await this.#fetch(input, { ...init, signal: init?.signal ?? AbortSignal.timeout(this.#timeoutMs) })),
-      (response) => ({ status: response.status, retryAfter: response.headers.get('retry-after') ?? undefined }),
-      options
+      (response) => answerOfHeaders(response.status, (name) => response.headers.get(name) ?? undefined),
+      { ...(this.kind === 'huggingface' ? { bucket: hubBucketOf(requestUrl(input)) } : {}), signal: init?.signal ?? undefined, ...options }
     )
 
   /**
@@ -157,6 +190,7 @@ export class Provider {
     if (shared !== undefined) await this.#loadHealth(shared)
     // Fail fast, before queueing, while a cooldown runs (this peek never takes the half-open probe)…
     if (gated && this.#coolingDown()) this.#admit()
+    if (gated && options.bucket !== undefined) await this.#pace(options.bucket, options.signal)
     return this.limiter.schedule(async () => {
       // …and admit for real when the call's turn comes: it may have queued into a cooldown (here or
       // on another replica), or be the probe, which the other replicas then must not take as well.
@@ -176,9 +210,12 @@ export class Provider {
         if (shared !== undefined) await this.saveHealth()
         throw err
       }
-      const { status, retryAfter } = answerOf(answer)
+      const upstream = answerOf(answer)
+      const { status } = upstream
       if (status === 429) this.rateLimited++
-      if (counts()) this.#record(status, retryAfter, this.#now() - started, epoch)
+      const rateLimit = parseRateLimit(upstream.rateLimit, upstream.rateLimitPolicy)
+      if (rateLimit !== undefined && generation === this.#generation) this.quota.record(rateLimit)
+      if (counts()) this.#record(upstream, this.#now() - started, epoch)
       // In Redis before the caller hears of it: the other replicas hold back from the next call on.
       if (shared !== undefined) await this.saveHealth()
       return answer
@@ -190,6 +227,20 @@ export class Provider {
     return status === 'unconfigured' || (until !== null && Date.parse(until) > this.#now())
   }
 
+  /**
+   * While the bucket's quota runs low, waits for this request's turn, so what is left lasts until the
+   * window resets instead of running into a 429. A turn further off than a call may take
+   * (PROVIDER_TIMEOUT_MS) is refused now, as a cooldown is, with the time it comes.
+   */
+  async #pace (bucket: string, signal: AbortSignal | undefined): Promise<void> {
+    const { waitMs, taken } = this.quota.reserve(bucket, this.#timeoutMs)
+    if (!taken) {
+      const cooldownUntil = new Date(this.#now() + waitMs).toISOString()
+      throw new MdProviderUnavailableError(this.name, { status: 'rate_limited', retryAfterS: Math.ceil(waitMs / 1000), cooldownUntil })
+    }
+    if (waitMs > 0) await sleep(waitMs, undefined, signal === undefined ? {} : { signal })
+  }
+
   #admit (): void {
     const gate = this.health.gate()
     if (gate.allowed) return
@@ -197,11 +248,13 @@ export class Provider {
     throw new MdProviderUnavailableError(this.name, { status: gate.status, retryAfterS, cooldownUntil: gate.cooldownUntil })
   }
 
-  // A 404 or 403 is the provider answering correctly about a model, and so is the Hub's 401 (its
-  // answer for a private or missing repo): kept among the recent errors, but the provider is up.
-  // A 401 elsewhere means the key is refused.
-  #record (status: number, retryAfter: string | undefined, latencyMs: number, epoch: number): void {
-    const keyRefused = status === 401 && this.kind !== 'huggingface'
+  // A 404 or 403 is the provider answering correctly about a model, and so is the Hub's 401 with an
+  // X-Error-Code that makes it the caller's error (its answer for a private or missing repo): kept
+  // among the recent errors, but the provider is up. Any other 401 means the key is refused, which
+  // counts towards `down` like an outage: no call can succeed until the token is replaced.
+  #record (answer: UpstreamAnswer, latencyMs: number, epoch: number): void {
+    const { status, retryAfter } = answer
+    const keyRefused = status === 401 && !CALLER_ERRORS.has(answer.errorCode ?? '')
     if (status === 429) {
       // Several calls in flight when the limit hit are one 429, not three in a row.
       if (epoch !== this.#rateLimitEpoch) return
@@ -209,8 +262,11 @@ export class Provider {
     }
     const failure = { status, code: `HTTP_${status}`, message: `${this.name} answered ${status}` }
     if (status === 429 || status >= 500 || keyRefused) {
-      const retryAfterMs = parseRetryAfter(retryAfter, this.#now())
-      this.health.recordFailure({ ...failure, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) }, latencyMs)
+      // huggingface_hub's rule: a 429 whose RateLimit says nothing is left waits exactly its `t`.
+      const rateLimit = status === 429 ? parseRateLimit(answer.rateLimit, answer.rateLimitPolicy) : undefined
+      const retryAfterMs = rateLimit?.remaining === 0 ? rateLimitCooldownMs(rateLimit, this.#random) : parseRetryAfter(retryAfter, this.#now())
+      const known = { ...(retryAfterMs === undefined ? {} : { retryAfterMs }), ...(keyRefused ? { tokenRejected: true } : {}) }
+      this.health.recordFailure({ ...failure, ...known }, latencyMs)
     } else if (status >= 400) {
       this.health.recordRejection(failure, latencyMs)
     } else {
@@ -230,6 +286,10 @@ async function bufferedAnswer (response: Response): Promise<Response> {
   // A Response cannot be built with a body for these statuses.
   const bodiless = [204, 205, 304].includes(response.status)
   return new Response(bodiless ? null : body, { status: response.status, statusText: response.statusText, headers: response.headers })
+}
+
+function requestUrl (input: string | URL | Request): string {
+  return input instanceof Request ? input.url : String(input)
 }
 
 function networkFailure (provider: string, err: unknown): UpstreamFailure {

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { parseRange, streamBody, type Fault } from './fake-hub-body.js'
 import { BadListingQuery, listingItem, searchModels } from './fake-hub-listing.js'
 import { FAKE_DATE, StoredRepo, type FakeRepoSpec, type FileBytes, type StoredRevision } from './fake-hub-repo.js'
-import { passesThrough, ResponseScripts, stepHeaders, type ScriptedResponse } from './scripted-response.js'
+import { passesThrough, rateLimitHeaders, ResponseScripts, stepHeaders, type ScriptedResponse } from './scripted-response.js'
 
 // A fake Hugging Face Hub on a real socket: the model API, the resolve endpoint and an LFS "CDN",
 // with the Hub's headers and error codes, and faults a test can inject into downloads.
@@ -45,6 +45,21 @@ export interface FakeHubOptions {
   tokens?: Record<string, { name: string, role: TokenRole }>
   /** Served over HTTPS with this key and certificate (PEM) instead of plain HTTP; its URL is then https://. */
   tls?: { key: string, cert: string }
+  /**
+   * The Hub's rate limits per bucket, in fixed windows (the first request opens one): every answer in
+   * the bucket carries RateLimit and RateLimit-Policy as the Hub sends them, and a request past the
+   * quota gets a 429 with `r=0` and `t` the seconds left, and no Retry-After.
+   */
+  rateLimits?: Partial<Record<HubBucket, { quota: number, windowS: number }>>
+}
+
+export type HubBucket = 'api' | 'resolvers' | 'pages'
+
+/** The Hub's buckets (https://huggingface.co/docs/hub/rate-limits); the CDN is another host with none. */
+export function bucketOf (path: string): HubBucket | undefined {
+  if (path.startsWith('/cdn/')) return undefined
+  if (path.split('/').includes('resolve')) return 'resolvers'
+  return path.startsWith('/api/') ? 'api' : 'pages'
 }
 
 /** An error as the Hub sends it: X-Error-Code / X-Error-Message headers and a JSON `{"error"}` body. */
@@ -76,6 +91,10 @@ export class FakeHub {
   /** The fault an API answer's JSON body is sent with, set when the request is routed. */
   private readonly bodyFaults = new WeakMap<ServerResponse, Fault>()
   private readonly served = new Map<string, number>()
+  private readonly rateLimits: NonNullable<FakeHubOptions['rateLimits']>
+  private readonly windows = new Map<HubBucket, { start: number, count: number }>()
+  /** The rate-limit headers of each answer, and whether its request was past the quota. */
+  private readonly quotaOf = new WeakMap<ServerResponse, { headers: Record<string, string>, exceeded: boolean }>()
   // A prefix matches whole path segments: '/api/models' covers '/api/models/acme/tiny', not '/api/modelsx'.
   private readonly scripts = new ResponseScripts((prefix, path) => path === prefix || path.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`))
   /** Ends scripted delays on close(), so no timer outlives the fake. */
@@ -86,6 +105,7 @@ export class FakeHub {
     this.url = url
     this.pageSize = options.pageSize ?? 50
     this.tokens = new Map(Object.entries(options.tokens ?? {}))
+    this.rateLimits = options.rateLimits ?? {}
     server.on('request', (req: IncomingMessage, res: ServerResponse) => { void this.handle(req, res) })
   }
 
@@ -177,6 +197,7 @@ export class FakeHub {
       at: Date.now()
     }
     this.requests.push(record)
+    this.countQuota(res, record)
     res.setHeader('X-Request-Id', `Root=1-${randomUUID()}`)
     try {
       await this.route(req, res, record)
@@ -212,8 +233,9 @@ export class FakeHub {
     }
     if (step && !passesThrough(step)) {
       if (step.body !== undefined) return this.sendJson(req, res, record, step.status, step.body, stepHeaders(step))
-      throw new HubError(step.status, STATUS_CODES[step.status] ?? 'Error', undefined, stepHeaders(step))
+      throw new HubError(step.status, STATUS_CODES[step.status] ?? 'Error', step.errorCode, stepHeaders(step))
     }
+    if (this.quotaOf.get(res)?.exceeded === true) throw new HubError(429, 'You have exceeded our rate limit for this bucket. Retry later.')
 
     // The CDN serves signed URLs and ignores credentials, like cdn-lfs.hf.co.
     if (segments[0] === 'cdn' && segments.length === 2 && reading) {
@@ -500,7 +522,27 @@ export class FakeHub {
 
   private writeHead (res: ServerResponse, record: RecordedRequest, status: number, headers: Record<string, string>): void {
     record.status = status
-    res.writeHead(status, headers)
+    // A scripted answer's own RateLimit headers win over the counted ones.
+    res.writeHead(status, { ...this.quotaOf.get(res)?.headers, ...headers })
+  }
+
+  /** Counts the request in its bucket's window, if that bucket is limited. */
+  private countQuota (res: ServerResponse, record: RecordedRequest): void {
+    const bucket = bucketOf(record.path)
+    const limit = bucket === undefined ? undefined : this.rateLimits[bucket]
+    if (bucket === undefined || limit === undefined) return
+    const now = Date.now()
+    let window = this.windows.get(bucket)
+    if (window === undefined || now >= window.start + limit.windowS * 1000) {
+      window = { start: now, count: 0 }
+      this.windows.set(bucket, window)
+    }
+    window.count++
+    const resetS = Math.max(1, Math.ceil((window.start + limit.windowS * 1000 - now) / 1000))
+    this.quotaOf.set(res, {
+      headers: rateLimitHeaders(bucket, Math.max(limit.quota - window.count, 0), resetS, limit.quota, limit.windowS),
+      exceeded: window.count > limit.quota
+    })
   }
 }
 

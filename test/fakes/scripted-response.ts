@@ -9,7 +9,17 @@
  */
 export type ScriptedResponse = number | ScriptedStep
 
-export interface ScriptedStep { status: number, retryAfter?: number, location?: string, delayMs?: number, body?: unknown }
+export interface ScriptedStep {
+  status: number
+  retryAfter?: number
+  location?: string
+  delayMs?: number
+  body?: unknown
+  /** The Hub's RateLimit (and, with quota and windowS, RateLimit-Policy) headers on this answer. */
+  rateLimit?: { bucket: string, remaining: number, resetS: number, quota?: number, windowS?: number }
+  /** The Hub's X-Error-Code on an error answer (RepoNotFound, GatedRepo, …). */
+  errorCode?: string
+}
 
 /** Queues of scripted responses, each for the requests whose path its key matches, played in order. */
 export class ResponseScripts {
@@ -43,8 +53,21 @@ export function passesThrough (step: ScriptedStep): boolean {
 export function stepHeaders (step: ScriptedStep | undefined): Record<string, string> {
   return {
     ...(step?.retryAfter !== undefined && { 'Retry-After': String(step.retryAfter) }),
-    ...(step?.location !== undefined && { Location: step.location })
+    ...(step?.location !== undefined && { Location: step.location }),
+    ...(step?.rateLimit !== undefined && rateLimitOf(step.rateLimit))
   }
+}
+
+/** The Hub's two headers exactly as it writes them (IETF draft-ietf-httpapi-ratelimit-headers-09, quoted names). */
+export function rateLimitHeaders (bucket: string, remaining: number, resetS: number, quota?: number, windowS?: number): Record<string, string> {
+  return {
+    RateLimit: `"${bucket}";r=${remaining};t=${resetS}`,
+    ...(quota !== undefined && windowS !== undefined && { 'RateLimit-Policy': `"fixed window";"${bucket}";q=${quota};w=${windowS}` })
+  }
+}
+
+function rateLimitOf ({ bucket, remaining, resetS, quota, windowS }: NonNullable<ScriptedStep['rateLimit']>): Record<string, string> {
+  return rateLimitHeaders(bucket, remaining, resetS, quota, windowS)
 }
 
 function toStep (response: ScriptedResponse): ScriptedStep {

@@ -158,6 +158,28 @@ export function jobStoreContract (t: Test, makeStore: MakeStore): void {
     t.same({ created: again.created, job_id: again.job.job_id }, { created: false, job_id: ids[2] }, 'the same download is not queued twice')
   })
 
+  t.test('a job waiting for the Hub\'s cooldown stays queued, passed over, until its time; taken, it waits no more', async (t) => {
+    const { store } = await make(t)
+    const waitingFor = (ms: number): { reason: 'provider_cooldown', until: string } => ({ reason: 'provider_cooldown', until: new Date(Date.now() + ms).toISOString() })
+    const later = { ...jobFor(requestFor('org/w1')), waiting: waitingFor(3_600_000) }
+    t.match((await store.create(later, requestFor('org/w1'))).job, { status: 'queued', waiting: { reason: 'provider_cooldown' } })
+    const plain = await created(store, requestFor('org/w2'))
+    t.equal((await store.claim(5))?.job_id, plain.job_id, 'the younger job that does not wait goes first')
+    t.equal(await store.claim(5), undefined, 'the waiting one is not taken before its time')
+    t.match(await store.get(later.job_id), { status: 'queued', waiting: { until: later.waiting.until } })
+    t.same(await store.counts(), { running: 1, queued: 1 }, 'it counts as queued')
+
+    const due = { ...jobFor(requestFor('org/w3')), waiting: waitingFor(-1000) }
+    await store.create(due, requestFor('org/w3'))
+    const taken = await store.claim(5)
+    t.equal(taken?.job_id, due.job_id, 'once its time has passed it is taken')
+    t.notOk(taken !== undefined && 'waiting' in taken, 'and waits no more')
+    const planned = store.progress(due.job_id, { ...PROGRESS, commit: 'd'.repeat(40), bytes_total: 200, files_total: 3 })
+    t.match(planned, { commit: 'd'.repeat(40), bytes_total: 200, files_total: 3, bytes_downloaded: 55 }, 'its plan is told with its first progress')
+    await store.transition(later.job_id, 'cancelled')
+    t.notOk('waiting' in (await store.get(later.job_id))!, 'an ended job waits for nothing')
+  })
+
   t.test('a job given back goes to the head of the queue and is taken again with its progress', async (t) => {
     const { store } = await make(t)
     const first = await created(store, requestFor('org/q1'))
