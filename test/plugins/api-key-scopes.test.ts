@@ -63,6 +63,8 @@ t.test('a read key reads, and is refused 403 MD_FORBIDDEN with details.required_
   const plan = await call(app, READER_KEY, { method: 'POST', url: '/api/download-model', payload: { model_id: 'org/tiny', auto: false } })
   t.equal(plan.statusCode, 200, 'an auto=false plan only reads')
   t.match(plan.json(), { model_id: 'org/tiny', file_count: 4 })
+  t.equal((await call(app, READER_KEY, { method: 'POST', url: '/api/download-model?model_id=org/tiny&auto=false' })).statusCode, 200, 'auto=false in the query string too')
+  t.equal((await call(app, READER_KEY, { method: 'HEAD', url: '/api/info' })).statusCode, 200, 'a HEAD reads like its GET')
   const validated = await call(app, READER_KEY, { method: 'POST', url: '/api/providers/nope/models/validate', payload: { model_id: 'org/tiny' } })
   t.equal(validated.statusCode, 404, 'model validation only reads (the provider is unknown)')
 
