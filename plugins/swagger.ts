@@ -11,7 +11,8 @@ export interface SwaggerOptions {
 
 const DESCRIPTION = [
   'modeldepot manages Hugging Face models on a machine and watches the AI providers behind them.',
-  'Every route under /api needs `Authorization: Bearer <API_KEY>`. Every error answers with the ErrorResponse shape.'
+  'Every route under /api needs `Authorization: Bearer <API_KEY>`. Every error answers with the ErrorResponse shape.',
+  'Each operation names the scope its key needs (`x-required-scope`, and the scope of its bearerAuth security): `read` (every GET, event streams, plans, model validation), `download` (start and cancel downloads, provider checks; includes read) or `admin` (everything; includes both). A key without it is answered 403 MD_FORBIDDEN with `details.required_scope`. The keys of API_KEY are admin keys; API_KEYS_FILE gives keys names and scopes.'
 ].join('\n\n')
 
 interface OpenApiRequestBody { required?: boolean, content?: Record<string, { schema?: { anyOf?: Array<{ type?: string }> } }> }
@@ -43,7 +44,7 @@ async function swaggerPlugin (app: FastifyInstance, { config }: SwaggerOptions):
       ],
       components: {
         securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', description: 'One of the keys set in API_KEY' }
+          bearerAuth: { type: 'http', scheme: 'bearer', description: 'One of the keys set in API_KEY (admin keys) or API_KEYS_FILE (named keys with scopes: read, download, admin)' }
         }
       }
     },
@@ -58,6 +59,8 @@ async function swaggerPlugin (app: FastifyInstance, { config }: SwaggerOptions):
       // Behind the key they are limited like /api, so the key cannot be guessed here at full speed instead.
       docs.addHook('onRequest', docs.rateLimit())
       docs.addHook('onRequest', docs.requireApiKey)
+      // The docs' routes are @fastify/swagger-ui's: they are given the scope they need here.
+      docs.addHook('onRoute', (route) => { route.config = { ...route.config, scope: 'read' } })
     }
     await docs.register(swaggerUi, { routePrefix: '/docs' })
   })

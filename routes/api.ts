@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { RouteOptions } from 'fastify'
+import { declaredScope } from '../plugins/auth.js'
 import { errorRef, routeNotFound } from '../plugins/errors.js'
 import { ProviderSummarySchema } from '../src/providers/provider-summary.js'
 import downloadEventRoutes from './download-events.js'
@@ -12,12 +13,14 @@ import { ProviderCheck } from './schemas/providers.js'
 import systemRoutes from './system.js'
 
 /**
- * Everything under /api: rate limit first (so rejected keys count too), then the API key.
- * Each route here documents the bearer requirement and the 401 and 429 answers it can give.
+ * Everything under /api: rate limit first (so rejected keys count too), then the API key and the
+ * scope the route declares (`config.scope`; one without is refused). Each route here documents the
+ * bearer requirement, its scope and the 401, 403 and 429 answers it can give.
  */
 const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.rateLimit())
   app.addHook('onRequest', app.requireApiKey)
+  app.addHook('preHandler', app.requireRequestScope)
 
   app.addHook('onRoute', (route: RouteOptions) => {
     if (route.schema === undefined) return
@@ -28,6 +31,7 @@ const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
       ...(route.schema.response as object)
     }
   })
+  app.addHook('onRoute', declaredScope)
 
   // An unknown /api path still asks for the key first, so the 404 reveals nothing to strangers.
   app.setNotFoundHandler(routeNotFound)

@@ -22,6 +22,7 @@ const STREAM_DESCRIPTION = [
 /** Live progress over Server-Sent Events, for dashboards and anything that would rather not poll. */
 const downloadEventRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/downloads/events', {
+    config: { scope: 'read' },
     sse: 'only',
     schema: {
       operationId: 'streamAllDownloadEvents',
@@ -37,6 +38,7 @@ const downloadEventRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (_request, reply) => streamEvents(app, reply, undefined))
 
   app.get('/downloads/:job_id/events', {
+    config: { scope: 'read' },
     sse: 'only',
     schema: {
       operationId: 'streamDownloadEvents',

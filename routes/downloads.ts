@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { errorRef } from '../plugins/errors.js'
+import type { Scope } from '../src/auth/scopes.js'
 import { curlCommand, hfDownloadCommand } from '../src/downloads/download-commands.js'
 import { DownloadJobSchema, type DownloadJob } from '../src/downloads/download-job.js'
 import type { DownloadManager } from '../src/downloads/download-manager.js'
@@ -9,10 +10,16 @@ import { MdJobNotFoundError } from '../src/errors.js'
 import { validateRepoId } from '../src/hub/repo-id.js'
 import { RefTo } from '../src/json-schema.js'
 import { downloadRequest, mergeParams } from './download-input.js'
-import { DownloadList, DownloadParams, DownloadPlan, DownloadProgress } from './schemas/downloads.js'
+import { DownloadList, DownloadParams, DownloadPlan, DownloadProgress, type DownloadInput } from './schemas/downloads.js'
 
 const jobRef = (description: string) => RefTo(DownloadJobSchema, { description })
 const JobIdParams = Type.Object({ job_id: Type.String({ description: 'The job_id a download answered with' }) })
+
+/** The scope a download request needs once its parameters are validated: a plan only reads. */
+function downloadScope (request: FastifyRequest): Scope {
+  const input = mergeParams(request.query as DownloadInput, request.body as DownloadInput | null)
+  return input.auto === false ? 'read' : 'download'
+}
 
 const downloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addSchema(DownloadParams)
@@ -21,6 +28,8 @@ const downloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addSchema(DownloadProgress)
 
   app.post('/download-model', {
+    // A plan (auto=false) downloads nothing: a read key may ask for one.
+    config: { scope: 'download', scopeOfRequest: downloadScope },
     schema: {
       operationId: 'downloadModel',
       summary: 'Download a model into the cache',
@@ -37,7 +46,7 @@ const downloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
           '(headers `x-modeldepot-event` and, with CALLBACK_SECRET, `x-modeldepot-signature: sha256=<hex HMAC of the body>`);',
           'a URL whose host is not in CALLBACK_ALLOWED_HOSTS, not http(s), or with credentials is refused with 400 and nothing starts.'
         ].join(' '),
-        'With `auto=false` nothing is downloaded: 200 with the plan (commit, files, sizes, what is cached, free space, and the same download as a curl call and an `hf download` command).',
+        'With `auto=false` nothing is downloaded: 200 with the plan (commit, files, sizes, what is cached, free space, and the same download as a curl call and an `hf download` command); a key with the `read` scope may ask for a plan.',
         [
           'While the Hub cools down (after a 429, or down after failures) the job is still accepted (202), `queued` with `waiting: {reason: "provider_cooldown", until}`',
           'and an empty `commit` until it is planned; it starts by itself when the cooldown ends.',
@@ -103,6 +112,7 @@ const downloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/download-progress', {
+    config: { scope: 'read' },
     schema: {
       operationId: 'getDownloadProgress',
       summary: 'Progress of a download',
@@ -131,6 +141,7 @@ const downloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/downloads', {
+    config: { scope: 'read' },
     schema: {
       operationId: 'listDownloads',
       summary: 'All download jobs',
@@ -144,6 +155,7 @@ const downloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/downloads/:job_id', {
+    config: { scope: 'read' },
     schema: {
       operationId: 'getDownload',
       summary: 'One download job',
@@ -155,6 +167,7 @@ const downloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => app.downloads.get(request.params.job_id))
 
   app.delete('/downloads/:job_id', {
+    config: { scope: 'download' },
     schema: {
       operationId: 'cancelDownload',
       summary: 'Cancel a download',
@@ -169,6 +182,7 @@ const downloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/downloads/:job_id/pause', {
+    config: { scope: 'download' },
     schema: {
       operationId: 'pauseDownload',
       summary: 'Pause a download',
@@ -184,6 +198,7 @@ const downloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => app.downloads.pause(request.params.job_id))
 
   app.post('/downloads/:job_id/resume', {
+    config: { scope: 'download' },
     schema: {
       operationId: 'resumeDownload',
       summary: 'Resume a paused download',

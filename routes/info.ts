@@ -28,6 +28,7 @@ const Info = Type.Object({
 
 const infoRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/info', {
+    config: { scope: 'read' },
     schema: {
       operationId: 'getInfo',
       summary: 'Service information',

@@ -16,6 +16,7 @@ const limitRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addSchema(Limits)
 
   app.get('/limits', {
+    config: { scope: 'read' },
     schema: {
       operationId: 'getLimits',
       summary: 'The operator\'s limits',
@@ -26,6 +27,7 @@ const limitRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async () => app.limits.get())
 
   app.patch('/limits', {
+    config: { scope: 'admin' },
     schema: {
       operationId: 'setLimits',
       summary: 'Change the operator\'s limits',

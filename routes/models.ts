@@ -78,6 +78,7 @@ const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }
 
   app.get('/models', {
+    config: { scope: 'read' },
     schema: {
       operationId: 'listModels',
       summary: 'Models in the cache',
@@ -104,6 +105,7 @@ const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.delete('/delete-model', {
+    config: { scope: 'admin' },
     schema: {
       operationId: 'deleteModel',
       summary: 'Delete a model from the cache',
@@ -139,6 +141,7 @@ const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/default-model', {
+    config: { scope: 'read' },
     schema: {
       operationId: 'getDefaultModel',
       summary: 'The default model',
@@ -149,6 +152,7 @@ const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, defaultModelView)
 
   app.put('/default-model', {
+    config: { scope: 'admin' },
     schema: {
       operationId: 'setDefaultModel',
       summary: 'Set the default model',

@@ -21,6 +21,7 @@ const requiredModelId = (value: string): string => {
 
 const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/providers', {
+    config: { scope: 'read' },
     schema: {
       operationId: 'listProviders',
       summary: 'All providers, best first',
@@ -31,6 +32,7 @@ const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async () => ({ providers: app.providers.list() }))
 
   app.get('/providers/:name', {
+    config: { scope: 'read' },
     schema: {
       operationId: 'getProvider',
       summary: 'One provider',
@@ -42,6 +44,7 @@ const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => app.providers.summary(request.params.name))
 
   app.post('/providers/:name/check', {
+    config: { scope: 'download' },
     schema: {
       operationId: 'checkProvider',
       summary: 'Preflight a provider',
@@ -58,6 +61,7 @@ const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => app.providers.check(request.params.name))
 
   app.put('/providers/:name/token', {
+    config: { scope: 'admin' },
     schema: {
       operationId: 'rotateProviderToken',
       summary: 'Rotate a provider\'s token',
@@ -85,6 +89,7 @@ const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/providers/:name/models', {
+    config: { scope: 'read' },
     schema: {
       operationId: 'listProviderModels',
       summary: 'A provider\'s model catalogue',
@@ -114,6 +119,7 @@ const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/providers/:name/models/validate', {
+    config: { scope: 'read' },
     schema: {
       operationId: 'validateProviderModel',
       summary: 'Is a model available from this provider?',
@@ -135,6 +141,7 @@ const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/providers/:name/models/block', {
+    config: { scope: 'admin' },
     schema: {
       operationId: 'blockProviderModel',
       summary: 'Block a model',
@@ -155,6 +162,7 @@ const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.delete('/providers/:name/models/block', {
+    config: { scope: 'admin' },
     schema: {
       operationId: 'unblockProviderModel',
       summary: 'Unblock a model',
@@ -172,6 +180,7 @@ const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/providers/:name/diagnostics', {
+    config: { scope: 'read' },
     schema: {
       operationId: 'getProviderDiagnostics',
       summary: 'Export a provider\'s state',

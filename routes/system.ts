@@ -3,6 +3,7 @@ import { systemStatus, SystemStatusSchema } from '../src/status/system-status.js
 
 const systemRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/system-status', {
+    config: { scope: 'read' },
     schema: {
       operationId: 'getSystemStatus',
       summary: 'The state of the whole node',

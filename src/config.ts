@@ -10,6 +10,8 @@ import { validateRepoId } from './hub/repo-id.js'
 import type { ServerTimeouts } from './server-timeouts.js'
 import { MAX_BYTES_PER_S_MIN } from './downloads/byte-rate.js'
 import { proxySecrets, ProxySettingError, readProxySettings, type ProxySettings } from './outbound/proxy-settings.js'
+import { apiKeyEntries, type ApiKeyEntry } from './auth/api-keys.js'
+import { ApiKeysFileError, readApiKeysFile, type ApiKeysFile } from './auth/api-keys-file.js'
 import { builtInProviders, ProvidersFileError, readProvidersFile, type ProviderDefinition } from './providers/provider-definitions.js'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -21,6 +23,7 @@ export const EnvSchema = Type.Object({
   LOG_LEVEL: Type.String({ enum: [...LOG_LEVELS], default: 'info', description: `one of ${LOG_LEVELS.join(', ')}` }),
   TRUST_PROXY: Type.String({ default: 'false', description: 'true, false, a hop count, or comma-separated proxy addresses/CIDRs' }),
   API_KEY: Type.Optional(Type.String({ description: 'one key or several, comma-separated' })),
+  API_KEYS_FILE: Type.Optional(Type.String({ description: 'the path of a JSON file of named API keys with scopes' })),
   AUTH_DISABLED: Type.Boolean({ default: false, description: 'true or false' }),
   RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, default: 60, description: 'a whole number of requests per minute, at least 1' }),
   DOCS_PUBLIC: Type.Boolean({ default: true, description: 'true or false' }),
@@ -112,6 +115,8 @@ export interface Config {
   logLevel: LogLevel
   trustProxy: TrustProxy
   apiKeys: string[]
+  /** API_KEYS_FILE: its path (read again on SIGHUP) and the named, scoped keys it held at start-up. */
+  apiKeysFile: { path: string, keys: ApiKeyEntry[] } | undefined
   authDisabled: boolean
   rateLimitPerMinute: number
   docsPublic: boolean
@@ -162,8 +167,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = parseEnv(raw)
   const authDisabled = parsed.AUTH_DISABLED
   const apiKeys = parseApiKeys(parsed.API_KEY)
-  if (apiKeys.length === 0 && !authDisabled) {
-    throw new ConfigError('API_KEY is missing: set one key or several, comma-separated (or AUTH_DISABLED=true to run without authentication on purpose)')
+  const keysFile = loadApiKeysFile(parsed.API_KEYS_FILE, apiKeys)
+  if (apiKeys.length === 0 && (keysFile?.entries.length ?? 0) === 0 && !authDisabled) {
+    throw new ConfigError('API_KEY is missing: set one key or several, comma-separated, or API_KEYS_FILE (or AUTH_DISABLED=true to run without authentication on purpose)')
   }
   const redisUrl = parseRedisUrl(parsed.REDIS_URL)
   const proxy = parseProxy(raw)
@@ -173,6 +179,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: parsed.LOG_LEVEL as LogLevel,
     trustProxy: parseTrustProxy(parsed.TRUST_PROXY),
     apiKeys,
+    apiKeysFile: keysFile === undefined ? undefined : { path: keysFile.path, keys: keysFile.entries },
     authDisabled,
     rateLimitPerMinute: parsed.RATE_LIMIT_PER_MINUTE,
     docsPublic: parsed.DOCS_PUBLIC,
@@ -219,7 +226,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     },
     redis: { url: redisUrl, keyPrefix: parsed.REDIS_KEY_PREFIX, jobLeaseMs: parsed.JOB_LEASE_MS },
     proxy,
-    secrets: [...collectSecrets(env, apiKeys), ...redisSecrets(redisUrl), ...proxySecrets(proxy).filter((secret) => secret.length >= MIN_SECRET_LENGTH)]
+    secrets: [...collectSecrets(env, [...apiKeys, ...keysFile?.plainKeys ?? []]), ...redisSecrets(redisUrl), ...proxySecrets(proxy).filter((secret) => secret.length >= MIN_SECRET_LENGTH)]
   }
 }
 
@@ -296,6 +303,16 @@ function parseApiKeys (value: string | undefined): string[] {
     throw new ConfigError('API_KEY is invalid: expected keys of printable ASCII characters without spaces, separated by commas')
   }
   return [...new Set(keys)]
+}
+
+function loadApiKeysFile (path: string | undefined, apiKeys: string[]): (ApiKeysFile & { path: string }) | undefined {
+  if (path === undefined) return undefined
+  try {
+    return { path, ...readApiKeysFile(path, apiKeyEntries(apiKeys)) }
+  } catch (err) {
+    if (err instanceof ApiKeysFileError) throw new ConfigError(err.message)
+    throw err
+  }
 }
 
 function parseTrustProxy (value: string): TrustProxy {

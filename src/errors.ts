@@ -54,7 +54,7 @@ export const HTTP_STATUS_CODES: Record<number, string> = {
 
 /** What the user can do about an error, in plain words, by code. */
 export const HINTS: Record<string, string> = {
-  MD_UNAUTHORIZED: 'Send the header "Authorization: Bearer <key>" with one of the keys set in API_KEY.',
+  MD_UNAUTHORIZED: 'Send the header "Authorization: Bearer <key>" with one of the keys set in API_KEY or API_KEYS_FILE.',
   MD_RATE_LIMITED: 'Wait for the number of seconds in the Retry-After header, or raise RATE_LIMIT_PER_MINUTE.',
   MD_ROUTE_NOT_FOUND: 'The routes are listed in the OpenAPI document at /docs/json.',
   MD_UNSUPPORTED_MEDIA_TYPE: 'Send JSON bodies with "Content-Type: application/json".',
@@ -174,5 +174,16 @@ export class MdStateStoreUnavailableError extends createMdError('MD_STATE_STORE_
   constructor (reason: string) {
     super(reason)
     this.headers = { 'retry-after': '5' }
+  }
+}
+
+/** A valid API key whose scope does not reach what the route needs (API_KEYS_FILE gives keys their scopes). */
+export class MdForbiddenError extends createMdError('MD_FORBIDDEN', 'The API key "%s" has the %s scope; this needs %s', 403) {
+  override readonly details: Readonly<{ required_scope: string, key_name: string, key_scope: string }>
+  override readonly hint: string
+  constructor (keyName: string, keyScope: string, requiredScope: string) {
+    super(keyName, keyScope, requiredScope)
+    this.details = { required_scope: requiredScope, key_name: keyName, key_scope: keyScope }
+    this.hint = `Use a key with the ${requiredScope} scope (download includes read; admin includes both); keys and their scopes are set in API_KEYS_FILE, and the keys of API_KEY are admin keys.`
   }
 }

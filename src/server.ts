@@ -33,9 +33,22 @@ if (process.env.NODE_EXTRA_CA_CERTS !== extraCaCertsAtStart) {
   app.log.warn('NODE_EXTRA_CA_CERTS in .env is not used: Node reads it only when it starts; set it in the environment (or the compose file) instead')
 }
 
+// With API_KEYS_FILE, SIGHUP reads the keys again instead of shutting down (the file is this
+// process's: each replica is signalled on its own). A file that cannot be used keeps the old keys.
+const reloadsKeys = config.apiKeysFile !== undefined
+if (reloadsKeys) {
+  process.on('SIGHUP', () => {
+    try {
+      app.reloadApiKeys()
+    } catch (err) {
+      app.log.error({ err }, 'API_KEYS_FILE not reloaded: the keys stay as they were')
+    }
+  })
+}
+
 // On SIGTERM/SIGINT: stop accepting, let in-flight requests finish, exit; give up after the bound.
 // app.close() runs every onClose hook: that is where the download engine pauses its jobs.
-closeWithGrace({ delay: config.shutdownTimeoutMs, logger: app.log }, async ({ signal, err }) => {
+closeWithGrace({ delay: config.shutdownTimeoutMs, logger: app.log, skip: reloadsKeys ? ['SIGHUP'] : [] }, async ({ signal, err }) => {
   if (err !== undefined) app.log.error({ err }, 'shutting down after an uncaught error')
   else app.log.info({ signal }, 'shutting down')
   await app.close()

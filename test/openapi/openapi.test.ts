@@ -9,6 +9,7 @@ interface Operation {
   description?: string
   tags?: string[]
   security?: unknown[]
+  'x-required-scope'?: string
   responses: Record<string, { description?: string, content?: Record<string, { schema?: unknown }> }>
 }
 
@@ -38,7 +39,9 @@ t.test('every operation is complete enough for a fully typed client', async (t) 
         t.ok(Object.values(response.content ?? {}).some((media) => media.schema !== undefined), `${name} ${status} has a schema`)
       }
       if (path.startsWith('/api/') || path === '/metrics') {
-        t.same(operation.security, [{ bearerAuth: [] }], `${name} declares the bearer key`)
+        const scope = operation['x-required-scope']
+        t.ok(scope === 'read' || scope === 'download' || scope === 'admin', `${name} names the scope its key needs`)
+        t.same(operation.security, [{ bearerAuth: [scope] }], `${name} declares the bearer key, with that scope`)
         // /metrics sits outside the rate limit, like /health: scrapers poll it.
         for (const status of path === '/metrics' ? ['401'] : ['401', '429']) {
           t.same(operation.responses[status]?.content?.['application/json']?.schema, { $ref: '#/components/schemas/ErrorResponse' }, `${name} ${status} is an ErrorResponse`)

@@ -76,7 +76,7 @@ t.test('a client generated from openapi/openapi.json type-checks and calls the r
     tokenSet: false,
     deniedStatus: 401,
     code: 'MD_UNAUTHORIZED',
-    hint: 'Send the header "Authorization: Bearer <key>" with one of the keys set in API_KEY.',
+    hint: 'Send the header "Authorization: Bearer <key>" with one of the keys set in API_KEY or API_KEYS_FILE.',
     status: 'ok'
   })
 })

@@ -33,6 +33,7 @@ t.test('the error codes are pinned', async (t) => {
     'MD_CALLBACKS_DISABLED 400',
     'MD_CALLBACK_NOT_ALLOWED 400',
     'MD_FILE_NOT_FOUND 404',
+    'MD_FORBIDDEN 403',
     'MD_HF_TOKEN_INVALID 403',
     'MD_HUB_ERROR 502',
     'MD_HUB_UNREACHABLE 502',
