@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { RouteOptions } from 'fastify'
 import { errorRef, routeNotFound } from '../plugins/errors.js'
 import { ProviderSummarySchema } from '../src/providers/provider-summary.js'
+import cacheRoutes from './cache.js'
 import downloadEventRoutes from './download-events.js'
 import downloadRoutes from './downloads.js'
 import infoRoutes from './info.js'
@@ -41,6 +42,7 @@ const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(modelRoutes)
   await app.register(providerRoutes)
   await app.register(systemRoutes)
+  await app.register(cacheRoutes)
 }
 
 export default apiRoutes

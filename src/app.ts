@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { DestinationStream } from 'pino'
 import authPlugin from '../plugins/auth.js'
+import cacheControlPlugin from '../plugins/cache-control.js'
 import downloadsPlugin from '../plugins/downloads.js'
 import errorsPlugin, { BODY_LIMIT_BYTES, frameworkError } from '../plugins/errors.js'
 import eventStreamsPlugin from '../plugins/event-streams.js'
@@ -110,6 +111,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   await app.register(sharedDefaultModelPlugin, { config })
   await app.register(eventStreamsPlugin, { config })
   await app.register(metricsPlugin)
+  await app.register(cacheControlPlugin, { config })
 
   await app.register(healthRoutes)
   await app.register(metricsRoutes)

@@ -8,6 +8,7 @@ import type { DownloadSettings } from './downloads/download-settings.js'
 import type { JournalSettings } from './downloads/job-journal.js'
 import { validateRepoId } from './hub/repo-id.js'
 import type { ServerTimeouts } from './server-timeouts.js'
+import type { CacheQuotaSettings } from './cache/eviction.js'
 import { builtInProviders, ProvidersFileError, readProvidersFile, type ProviderDefinition } from './providers/provider-definitions.js'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -71,7 +72,10 @@ export const EnvSchema = Type.Object({
   PROVIDER_DOWN_COOLDOWN_MS: Type.Integer({ minimum: 0, default: 60000, description: 'milliseconds, 0 or more' }),
   REDIS_URL: Type.Optional(Type.String({ description: 'a redis://[user:password@]host:port[/db] or rediss:// URL' })),
   REDIS_KEY_PREFIX: Type.String({ minLength: 1, pattern: '^[\\x21-\\x7e]+$', default: 'modeldepot:', description: 'a key prefix of printable characters without spaces, e.g. modeldepot:' }),
-  JOB_LEASE_MS: Type.Integer({ minimum: 1000, maximum: 600000, default: 15000, description: 'milliseconds, 1000-600000' })
+  JOB_LEASE_MS: Type.Integer({ minimum: 1000, maximum: 600000, default: 15000, description: 'milliseconds, 1000-600000' }),
+  CACHE_MAX_BYTES: Type.Optional(Type.Integer({ minimum: 1, description: 'a number of bytes, at least 1' })),
+  CACHE_HIGH_WATERMARK: Type.Optional(Type.Integer({ minimum: 1, maximum: 99, description: 'a percentage of the disk, 1-99' })),
+  CACHE_LOW_WATERMARK: Type.Optional(Type.Integer({ minimum: 1, maximum: 99, description: 'a percentage of the disk, 1-99, below CACHE_HIGH_WATERMARK' }))
 })
 type Env = Static<typeof EnvSchema>
 
@@ -126,6 +130,8 @@ export interface Config {
   providers: ProviderDefinition[]
   providerSettings: ProviderSettings
   redis: RedisSettings
+  /** CACHE_MAX_BYTES and the watermarks: when a download evicts least recently used models. */
+  cacheQuota: CacheQuotaSettings
   /** Every secret value the logs must never show: API keys, every *_TOKEN / *_KEY / *_SECRET setting, the Redis password. */
   secrets: string[]
 }
@@ -200,6 +206,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       }
     },
     redis: { url: redisUrl, keyPrefix: parsed.REDIS_KEY_PREFIX, jobLeaseMs: parsed.JOB_LEASE_MS },
+    cacheQuota: parseCacheQuota(parsed),
     secrets: [...collectSecrets(env, apiKeys), ...redisSecrets(redisUrl)]
   }
 }
@@ -357,4 +364,18 @@ function parseCallbackHosts (value: string | undefined): AllowedHost[] | undefin
   } catch (err) {
     throw new ConfigError(`CALLBACK_ALLOWED_HOSTS is invalid: ${(err as Error).message}; expected comma-separated host names or host:port, e.g. n8n:5678`)
   }
+}
+
+// The watermarks come as a pair (GPUStack's 80 and 70): past the high one, evict until under the low one.
+function parseCacheQuota (parsed: Env): CacheQuotaSettings {
+  const high = parsed.CACHE_HIGH_WATERMARK
+  const low = parsed.CACHE_LOW_WATERMARK
+  if ((high === undefined) !== (low === undefined)) {
+    const missing = high === undefined ? 'CACHE_HIGH_WATERMARK' : 'CACHE_LOW_WATERMARK'
+    throw new ConfigError(`${missing} is missing: set CACHE_HIGH_WATERMARK and CACHE_LOW_WATERMARK together (e.g. 80 and 70), or neither`)
+  }
+  if (high !== undefined && low !== undefined && low >= high) {
+    throw new ConfigError(`CACHE_LOW_WATERMARK is invalid: expected below CACHE_HIGH_WATERMARK (${high}) (got "${low}")`)
+  }
+  return { maxBytes: parsed.CACHE_MAX_BYTES, highWatermarkPercent: high, lowWatermarkPercent: low }
 }
