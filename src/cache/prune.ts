@@ -63,7 +63,8 @@ async function readQuietly (path: string): Promise<string | undefined> {
   }
 }
 
-const changedAt = (stats: { mtimeMs: number, ctimeMs: number }): number => Math.max(stats.mtimeMs, stats.ctimeMs)
+// By mtime, as the sweep of temporaries: a rename (a blob moved into place) keeps the time of its last write, which is just before.
+const changedAt = (stats: { mtimeMs: number }): number => stats.mtimeMs
 
 /** The blob an entry of `snapshots/` or `blobs/` is: the file a link leads to, by device and inode. */
 const fileKey = (stats: { dev: number, ino: number }): string => `${stats.dev}:${stats.ino}`
@@ -83,7 +84,7 @@ export async function findPrunable (cacheDir: string, options: PruneOptions): Pr
 
 async function find (cacheDir: string, options: PruneOptions): Promise<Found[]> {
   const found: Found[] = []
-  const old = (stats: { mtimeMs: number, ctimeMs: number }): boolean => options.now - changedAt(stats) >= OLD_AFTER_MS
+  const old = (stats: { mtimeMs: number }): boolean => options.now - changedAt(stats) >= OLD_AFTER_MS
   const add = (absolute: string, kind: PruneKind, bytes: number, extra: Partial<Found> = {}): void => {
     found.push({ item: { path: relative(cacheDir, absolute).split(sep).join('/'), kind, bytes }, absolute, ...extra })
   }
@@ -127,7 +128,7 @@ async function findInRepo (
   dir: string,
   modelId: string,
   options: PruneOptions,
-  old: (stats: { mtimeMs: number, ctimeMs: number }) => boolean,
+  old: (stats: { mtimeMs: number }) => boolean,
   add: (absolute: string, kind: PruneKind, bytes: number, extra?: Partial<Found>) => void
 ): Promise<void> {
   // Which blob each snapshot uses, by the file its links lead to.

@@ -96,7 +96,9 @@ t.test('GET /api/cache: every file counts, least recently used first, the defaul
   await app.inject({ method: 'DELETE', url: `/api/downloads/${download.job.job_id as string}`, headers: auth() })
   const settled = (await app.inject({ url: '/api/cache', headers: auth() })).json()
   t.equal(settled.size_bytes, filesBytes(cacheDir), 'size_bytes is every file under the cache, the lock and the partial included')
-  t.match(settled, { cache_dir: cacheDir, max_bytes: null, high_watermark_percent: null, low_watermark_percent: null, disk_total_bytes: Number, disk_free_bytes: Number })
+  t.match(settled, {
+    cache_dir: cacheDir, max_bytes: null, high_watermark_percent: null, low_watermark_percent: null, disk_total_bytes: Number, disk_free_bytes: Number
+  })
   t.equal(cache.disk_used_percent > 0 && cache.disk_used_percent <= 100, true)
 })
 
