@@ -111,7 +111,7 @@ export class MdInsufficientStorageError extends createMdError('MD_INSUFFICIENT_S
 
   constructor (message: string, space?: { neededBytes: number, freeBytes: number } | QuotaShortfall) {
     super(message)
-    if (space === undefined) this.details = undefined
+    if (typeof space !== 'object') this.details = undefined
     else if ('freeBytes' in space) this.details = { needed_bytes: space.neededBytes, free_bytes: space.freeBytes }
     else this.details = { needed_bytes: space.neededBytes, freeable_bytes: space.freeableBytes, protected: space.protected }
   }
