@@ -5,6 +5,7 @@ import { join, relative } from 'node:path'
 import t, { type Test } from 'tap'
 import { tryBlobLock } from '../../src/downloads/blob-lock.js'
 import { auth, buildTestApp } from '../helpers/app.js'
+import { hubAndApp, startDownload, waitForBytes } from '../helpers/downloads.js'
 import { sha256, writeCachedSnapshot } from '../helpers/hf-cache.js'
 
 // Issue 19, prune: POST /api/cache/prune finds what no model needs; a dry run changes nothing on
@@ -177,4 +178,24 @@ t.test('a symlinked blob and a snapshot link written as an absolute path are sti
   age(blob)
   const dry = (await app.inject({ method: 'POST', url: '/api/cache/prune', headers: auth() })).json()
   t.same(dry.items, [], 'a blob some snapshot links to, however the link is written, is not unreferenced')
+})
+
+t.test('prune leaves alone the partials of a model whose download has not ended, however old', async (t) => {
+  const { app, hub, cacheDir } = await hubAndApp(t)
+  hub.injectFault({ kind: 'slow', path: 'model.safetensors', bytesPerSecond: 64 * 1024 })
+  const download = await startDownload(app, { model_id: 'org/tiny' })
+  await waitForBytes(app, download.job.job_id, 1)
+  const blobs = join(cacheDir, 'models--org--tiny', 'blobs')
+  const partials = readdirSync(blobs).filter((name) => name.endsWith('.incomplete'))
+  t.ok(partials.length > 0, 'the download has a partial on disk')
+  // An earlier attempt's partial, left for hours: still this job's to resume.
+  const earlier = join(blobs, `${'c'.repeat(64)}.incomplete`)
+  writeFileSync(earlier, 'resumable')
+  age(earlier)
+  const dry = (await app.inject({ method: 'POST', url: '/api/cache/prune', headers: auth(), payload: { detached: true } })).json()
+  t.same(dry.items, [], 'nothing of org/tiny is listed: its snapshot has no ref yet and its partials are in use')
+  const real = (await app.inject({ method: 'POST', url: '/api/cache/prune', headers: auth(), payload: { dry_run: false, detached: true } })).json()
+  t.equal(real.freed_bytes, 0)
+  t.ok(existsSync(earlier), 'the old partial is still there')
+  await app.inject({ method: 'DELETE', url: `/api/downloads/${download.job.job_id as string}`, headers: auth() })
 })
