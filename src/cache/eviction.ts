@@ -1,6 +1,6 @@
 import { deleteCachedModel } from './cache-delete.js'
 import { evictionOrder, protectionOf, treeBytes, type ModelUsage, type Protection } from './cache-usage.js'
-import { diskSpace } from './disk-space.js'
+import { diskSpace, type DiskSpace } from './disk-space.js'
 import { MdInsufficientStorageError } from '../errors.js'
 
 export interface CacheQuotaSettings {
@@ -30,6 +30,8 @@ export interface CacheQuotaOptions {
   log: { info: (fields: object, message: string) => void }
   onEvicted: (eviction: Eviction) => void
   now?: () => number
+  /** The disk's figures; statfs(2) of the cache unless a test passes a disk of its own. */
+  disk?: (path: string) => Promise<DiskSpace>
 }
 
 /** How many bytes must go for a download of `neededBytes` to fit, and how many had better go (down to the low watermark). */
@@ -59,7 +61,7 @@ export class CacheQuota {
 
   async roomNeeded (neededBytes: number): Promise<RoomNeeded> {
     const { cacheDir, settings } = this.#options
-    const [disk, cacheBytes] = await Promise.all([diskSpace(cacheDir), treeBytes(cacheDir)])
+    const [disk, cacheBytes] = await Promise.all([(this.#options.disk ?? diskSpace)(cacheDir), treeBytes(cacheDir)])
     let required = Math.max(0, neededBytes - disk.free_bytes)
     let wanted = 0
     if (settings.maxBytes !== undefined) required = Math.max(required, cacheBytes + neededBytes - settings.maxBytes)
