@@ -30,10 +30,13 @@ async function cacheControlPlugin (app: FastifyInstance, { config }: CacheContro
   })
   if (app.redis !== undefined) cacheControl.share(app.redis, config.redis.keyPrefix)
   app.decorate('cacheControl', cacheControl)
-  app.downloads.useQuota(cacheControl.quota)
+  // Off (no CACHE_MAX_BYTES, no watermarks): downloads check free space exactly as without this plugin.
+  if (cacheControl.quota.enabled) app.downloads.useQuota(cacheControl.quota)
   app.downloads.onJobEnded((job) => {
     if (job.status === 'complete') void cacheControl.recordUse(job.model_id)
   })
+  // Before STATE_DIR can go (a test removes it once the app is closed).
+  app.addHook('onClose', async () => cacheControl.close())
 
   let counted = 0
   app.metrics.registerMetric(new Counter({

@@ -49,6 +49,9 @@ export class CacheControl {
   readonly quota: CacheQuota
   readonly #evictions: Eviction[] = []
   #evictionCount = 0
+  /** Last uses being written in the background; a closed app waits for them, and writes no more. */
+  readonly #recording = new Set<Promise<void>>()
+  #closed = false
 
   constructor (options: CacheControlOptions) {
     this.#options = options
@@ -114,9 +117,18 @@ export class CacheControl {
 
   /** Notes that modeldepot used a model now (downloaded, verified, made the default); a failure to note it is only logged. */
   async recordUse (modelId: string): Promise<void> {
-    await this.#lastUse.set(modelId, { at: this.#nowIso() }).catch((err: unknown) => {
+    if (this.#closed) return
+    const recording = this.#lastUse.set(modelId, { at: this.#nowIso() }).catch((err: unknown) => {
       this.#options.log.warn({ model_id: modelId, reason: (err as Error).message }, 'the last use of the model could not be recorded')
     })
+    this.#recording.add(recording)
+    await recording.finally(() => this.#recording.delete(recording))
+  }
+
+  /** Waits for the last uses being written; none is written after. */
+  async close (): Promise<void> {
+    this.#closed = true
+    await Promise.all(this.#recording)
   }
 
   async state (): Promise<CacheState> {
