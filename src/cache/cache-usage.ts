@@ -1,3 +1,4 @@
+import type { Stats } from 'node:fs'
 import { lstat, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { blobsDir, repoDir } from './cache-layout.js'
@@ -32,22 +33,31 @@ export function protectionOf (modelId: string, protection: Protection): Protecti
 
 /** Bytes of every regular file under a folder (links count as nothing: their targets are counted where they are). */
 export async function treeBytes (dir: string): Promise<number> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(ifMissing([]))
   let total = 0
-  for (const entry of await readdir(dir, { withFileTypes: true }).catch(ifMissing([]))) {
-    const path = join(dir, entry.name)
-    if (entry.isDirectory()) total += await treeBytes(path)
-    else if (entry.isFile()) total += (await lstat(path).catch(ifMissing(undefined)))?.size ?? 0
-  }
+  for (const entry of entries) if (entry.isDirectory()) total += await treeBytes(join(dir, entry.name))
+  const files = entries.filter((entry) => entry.isFile()).map((entry) => join(dir, entry.name))
+  for (const stats of await lstatAll(files)) total += stats?.size ?? 0
   return total
+}
+
+const STATS_AT_ONCE = 64
+
+/** lstat of many paths, several at once (a 10 000-blob model waits on the thread pool otherwise); undefined for one gone meanwhile. */
+async function lstatAll (paths: string[]): Promise<Array<Stats | undefined>> {
+  const all: Array<Stats | undefined> = []
+  for (let i = 0; i < paths.length; i += STATS_AT_ONCE) {
+    all.push(...await Promise.all(paths.slice(i, i + STATS_AT_ONCE).map(async (path) => lstat(path).catch(ifMissing(undefined)))))
+  }
+  return all
 }
 
 /** The newest atime of a model's blobs (huggingface_hub's `last_accessed`), in ms; lstat reads it without moving it. */
 async function newestBlobAtime (cacheDir: string, modelId: string): Promise<number | undefined> {
   const blobs = blobsDir(cacheDir, modelId)
+  const names = (await readdir(blobs).catch(ifMissing<string[]>([]))).filter((name) => !name.includes('.incomplete'))
   let newest: number | undefined
-  for (const name of await readdir(blobs).catch(ifMissing<string[]>([]))) {
-    if (name.includes('.incomplete')) continue
-    const stats = await lstat(join(blobs, name)).catch(ifMissing(undefined))
+  for (const stats of await lstatAll(names.map((name) => join(blobs, name)))) {
     if (stats !== undefined && (newest === undefined || stats.atimeMs > newest)) newest = stats.atimeMs
   }
   return newest
