@@ -12,7 +12,7 @@ export const ErrorResponse = Type.Object({
   code: Type.String({ description: 'A stable, machine-readable code (MD_*) to branch on', examples: ['MD_UNAUTHORIZED'] }),
   message: Type.String({ description: 'What went wrong, naming the field when a parameter is at fault' }),
   hint: Type.Optional(Type.String({ description: 'What to do about it, when the user can act' })),
-  details: Type.Optional(Type.Record(Type.String(), Type.Union([Type.Number(), Type.String(), Type.Boolean()]), { description: 'Machine-readable specifics, e.g. needed_bytes and free_bytes with a 507' }))
+  details: Type.Optional(Type.Record(Type.String(), Type.Union([Type.Number(), Type.String(), Type.Boolean(), Type.Array(Type.Record(Type.String(), Type.String()))]), { description: 'Machine-readable specifics, e.g. needed_bytes and free_bytes with a 507 (with the cache quota: needed_bytes, freeable_bytes and protected, a list of {model_id, reason})' }))
 }, { $id: 'ErrorResponse', title: 'ErrorResponse', additionalProperties: false })
 
 export const errorRef = (description: string): { $ref: string, description: string } =>

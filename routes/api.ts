@@ -3,6 +3,7 @@ import type { RouteOptions } from 'fastify'
 import { declaredScope } from '../plugins/auth.js'
 import { errorRef, routeNotFound } from '../plugins/errors.js'
 import { ProviderSummarySchema } from '../src/providers/provider-summary.js'
+import cacheRoutes from './cache.js'
 import downloadEventRoutes from './download-events.js'
 import downloadRoutes from './downloads.js'
 import infoRoutes from './info.js'
@@ -47,6 +48,7 @@ const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(providerRoutes)
   await app.register(systemRoutes)
   await app.register(limitRoutes)
+  await app.register(cacheRoutes)
 }
 
 export default apiRoutes

@@ -28,7 +28,8 @@ const CachedModel = Type.Object({
   file_count: Type.Integer(),
   incomplete_bytes: Type.Integer({ description: 'Partial downloads kept to resume' }),
   last_modified: Type.String({ format: 'date-time' }),
-  is_default: Type.Boolean()
+  is_default: Type.Boolean(),
+  pinned: Type.Boolean({ description: 'Pinned (PUT /api/models/pin): never evicted by the cache quota' })
 }, { additionalProperties: false })
 
 const ModelList = Type.Object({
@@ -63,7 +64,7 @@ const DefaultModel = Type.Object({
 }, { title: 'DefaultModel', additionalProperties: false })
 
 // The cache scan and the default-model store declare these as interfaces; tsc checks the answers still show all of them.
-export type CachedModelAgrees = Expect<SameShape<Static<typeof CachedModel>, ScannedModel & { size_mb: number, is_default: boolean }>>
+export type CachedModelAgrees = Expect<SameShape<Static<typeof CachedModel>, ScannedModel & { size_mb: number, is_default: boolean, pinned: boolean }>>
 export type DiskAgrees = Expect<SameShape<Static<typeof ModelList>['disk'], DiskSpace>>
 export type DefaultModelAgrees = Expect<SameShape<Static<typeof DefaultModel>, Awaited<ReturnType<DefaultModelStore['get']>> & { cached: boolean }>>
 
@@ -93,10 +94,13 @@ const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async () => {
     // The scan is kept between calls (CachedScan says when it is read again); is_default is not part
     // of it but read at each call, so a change of the default model shows without invalidating anything.
-    const [{ models, total_bytes: totalBytes }, disk, defaultModel] = await Promise.all([app.cachedScan.get(), diskSpace(cacheDir), app.defaultModel.get()])
+    const [{ models, total_bytes: totalBytes }, disk, defaultModel, pinned] =
+      await Promise.all([app.cachedScan.get(), diskSpace(cacheDir), app.defaultModel.get(), app.cacheControl.pinned()])
     return {
       cache_dir: cacheDir,
-      models: models.map((model) => ({ ...model, size_mb: toMb(model.size_bytes), is_default: model.model_id === defaultModel.model_id })),
+      models: models.map((model) => ({
+        ...model, size_mb: toMb(model.size_bytes), is_default: model.model_id === defaultModel.model_id, pinned: pinned.has(model.model_id)
+      })),
       model_count: models.length,
       total_bytes: totalBytes,
       total_mb: toMb(totalBytes),
@@ -170,6 +174,8 @@ const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const { model_id: modelId } = request.body
     await app.defaultModel.set(modelId === null ? null : validateRepoId(modelId))
+    // Made the default is a use: the cache quota evicts least recently used models first.
+    if (modelId !== null) await app.cacheControl.recordUse(modelId)
     return defaultModelView()
   })
 }

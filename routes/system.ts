@@ -24,7 +24,13 @@ const systemRoutes: FastifyPluginAsyncTypebox = async (app) => {
     cachedScan: app.cachedScan,
     requests: app.requestStats,
     eventLoopDelay: app.eventLoopDelay,
-    stateStore: { connection: app.redis?.status }
+    stateStore: { connection: app.redis?.status },
+    recentEvents: () => app.cacheControl.recentEvictions.map((eviction) => ({
+      at: eviction.at,
+      kind: 'cache_eviction',
+      model_id: eviction.model_id,
+      message: `evicted ${eviction.model_id} (${eviction.freed_bytes} bytes, last used ${eviction.last_used_at ?? 'never'}) to make room for ${eviction.for_model}`
+    }))
   }))
 }
 

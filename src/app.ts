@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { DestinationStream } from 'pino'
 import type { Dispatcher } from 'undici'
 import authPlugin from '../plugins/auth.js'
+import cacheControlPlugin from '../plugins/cache-control.js'
 import downloadsPlugin from '../plugins/downloads.js'
 import errorsPlugin, { BODY_LIMIT_BYTES, frameworkError } from '../plugins/errors.js'
 import eventStreamsPlugin from '../plugins/event-streams.js'
@@ -118,6 +119,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   await app.register(sharedDefaultModelPlugin, { config })
   await app.register(eventStreamsPlugin, { config })
   await app.register(metricsPlugin)
+  await app.register(cacheControlPlugin, { config })
 
   await app.register(healthRoutes)
   await app.register(metricsRoutes)

@@ -12,6 +12,7 @@ import { MAX_BYTES_PER_S_MIN } from './downloads/byte-rate.js'
 import { proxySecrets, ProxySettingError, readProxySettings, type ProxySettings } from './outbound/proxy-settings.js'
 import { apiKeyEntries, type ApiKeyEntry } from './auth/api-keys.js'
 import { ApiKeysFileError, readApiKeysFile, type ApiKeysFile } from './auth/api-keys-file.js'
+import type { CacheQuotaSettings } from './cache/eviction.js'
 import { builtInProviders, ProvidersFileError, readProvidersFile, type ProviderDefinition } from './providers/provider-definitions.js'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -81,7 +82,10 @@ export const EnvSchema = Type.Object({
   // Read with their lower-case forms (https_proxy, http_proxy, no_proxy), which win; see proxy-settings.ts.
   HTTPS_PROXY: Type.Optional(Type.String({ description: 'the proxy for https:// addresses, e.g. http://user:password@proxy:3128' })),
   HTTP_PROXY: Type.Optional(Type.String({ description: 'the proxy for http:// addresses (and https:// ones without HTTPS_PROXY)' })),
-  NO_PROXY: Type.Optional(Type.String({ description: 'comma-separated hosts reached without the proxy, e.g. localhost,127.0.0.1,.internal' }))
+  NO_PROXY: Type.Optional(Type.String({ description: 'comma-separated hosts reached without the proxy, e.g. localhost,127.0.0.1,.internal' })),
+  CACHE_MAX_BYTES: Type.Optional(Type.Integer({ minimum: 1, description: 'a number of bytes, at least 1' })),
+  CACHE_HIGH_WATERMARK: Type.Optional(Type.Integer({ minimum: 1, maximum: 99, description: 'a percentage of the disk, 1-99' })),
+  CACHE_LOW_WATERMARK: Type.Optional(Type.Integer({ minimum: 1, maximum: 99, description: 'a percentage of the disk, 1-99, below CACHE_HIGH_WATERMARK' }))
 })
 type Env = Static<typeof EnvSchema>
 
@@ -140,6 +144,8 @@ export interface Config {
   redis: RedisSettings
   /** The outbound proxy (HTTPS_PROXY, HTTP_PROXY, NO_PROXY): every request to the Hub, its CDN, providers and callbacks. */
   proxy: ProxySettings
+  /** CACHE_MAX_BYTES and the watermarks: when a download evicts least recently used models. */
+  cacheQuota: CacheQuotaSettings
   /** Every secret value the logs must never show: API keys, every *_TOKEN / *_KEY / *_SECRET setting, the Redis password. */
   secrets: string[]
 }
@@ -226,7 +232,12 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     },
     redis: { url: redisUrl, keyPrefix: parsed.REDIS_KEY_PREFIX, jobLeaseMs: parsed.JOB_LEASE_MS },
     proxy,
-    secrets: [...collectSecrets(env, [...apiKeys, ...keysFile?.plainKeys ?? []]), ...redisSecrets(redisUrl), ...proxySecrets(proxy).filter((secret) => secret.length >= MIN_SECRET_LENGTH)]
+    cacheQuota: parseCacheQuota(parsed),
+    secrets: [
+      ...collectSecrets(env, [...apiKeys, ...keysFile?.plainKeys ?? []]),
+      ...redisSecrets(redisUrl),
+      ...proxySecrets(proxy).filter((secret) => secret.length >= MIN_SECRET_LENGTH)
+    ]
   }
 }
 
@@ -402,4 +413,18 @@ function parseProxy (raw: Record<string, string>): ProxySettings {
     if (err instanceof ProxySettingError) throw new ConfigError(err.message)
     throw err
   }
+}
+
+// The watermarks come as a pair (GPUStack's 80 and 70): past the high one, evict until under the low one.
+function parseCacheQuota (parsed: Env): CacheQuotaSettings {
+  const high = parsed.CACHE_HIGH_WATERMARK
+  const low = parsed.CACHE_LOW_WATERMARK
+  if ((high === undefined) !== (low === undefined)) {
+    const missing = high === undefined ? 'CACHE_HIGH_WATERMARK' : 'CACHE_LOW_WATERMARK'
+    throw new ConfigError(`${missing} is missing: set CACHE_HIGH_WATERMARK and CACHE_LOW_WATERMARK together (e.g. 80 and 70), or neither`)
+  }
+  if (high !== undefined && low !== undefined && low >= high) {
+    throw new ConfigError(`CACHE_LOW_WATERMARK is invalid: expected below CACHE_HIGH_WATERMARK (${high}) (got "${low}")`)
+  }
+  return { maxBytes: parsed.CACHE_MAX_BYTES, highWatermarkPercent: high, lowWatermarkPercent: low }
 }

@@ -3,6 +3,9 @@ import createError from '@fastify/error'
 // Every error code modeldepot answers with, in one place; test/src/errors.test.ts pins the list so a
 // code never changes by accident (clients and n8n workflows branch on them).
 
+/** One value of an error's details: a number, a string, a flag, or a list of records (the 507's protected models). */
+export type ErrorDetail = number | string | boolean | ReadonlyArray<Readonly<Record<string, string>>>
+
 /**
  * What every modeldepot error is: `err instanceof MdError` holds for each one below, and the errors
  * plugin answers with the fields it carries. An error that carries one sets it in its constructor.
@@ -13,7 +16,7 @@ export abstract class MdError extends Error {
   /** Headers for the client, such as the Retry-After of a provider that cools down. */
   declare readonly headers?: Readonly<Record<string, string>>
   /** Machine-readable specifics, e.g. needed_bytes and free_bytes with a 507. */
-  declare readonly details?: Readonly<Record<string, number | string | boolean>>
+  declare readonly details?: Readonly<Record<string, ErrorDetail>>
   /** What to do about it, when this one error knows better than HINTS[code]. */
   declare readonly hint?: string
 }
@@ -99,12 +102,19 @@ export class MdHubError extends createMdError('MD_HUB_ERROR', '%s', 502) {
 
 export const MdNoFilesMatchedError = createMdError('MD_NO_FILES_MATCHED', '%s', 400)
 
+/** What the cache quota could not evict its way past: the bytes to free, what may be evicted, and what is protected and why. */
+export interface QuotaShortfall { neededBytes: number, freeableBytes: number, protected: Array<{ model_id: string, reason: string }> }
+
 export class MdInsufficientStorageError extends createMdError('MD_INSUFFICIENT_STORAGE', '%s', 507) {
-  /** What the download needs and what is free, when that was known before it started. */
-  override readonly details: Readonly<{ needed_bytes: number, free_bytes: number }> | undefined
-  constructor (message: string, space?: { neededBytes: number, freeBytes: number }) {
+  /** What the download needs and what is free, when that was known before it started; or the quota's shortfall. */
+  override readonly details: Readonly<{ needed_bytes: number, free_bytes: number }>
+    | Readonly<{ needed_bytes: number, freeable_bytes: number, protected: ReadonlyArray<Readonly<Record<string, string>>> }> | undefined
+
+  constructor (message: string, space?: { neededBytes: number, freeBytes: number } | QuotaShortfall) {
     super(message)
-    this.details = space === undefined ? undefined : { needed_bytes: space.neededBytes, free_bytes: space.freeBytes }
+    if (typeof space !== 'object') this.details = undefined
+    else if ('freeBytes' in space) this.details = { needed_bytes: space.neededBytes, free_bytes: space.freeBytes }
+    else this.details = { needed_bytes: space.neededBytes, freeable_bytes: space.freeableBytes, protected: space.protected }
   }
 }
 

@@ -39,6 +39,9 @@ export type StartOutcome = 'created' | 'existing' | 'cached'
 /** A job waiting for the Hub's cooldown is looked for this long after it ends (a timer may fire a little early). */
 const WAKE_MARGIN_MS = 50
 
+/** The cache quota (src/cache/eviction.ts): makes room for a download by evicting models, or throws 507. */
+export interface StorageQuota { makeRoom: (modelId: string, neededBytes: number) => Promise<void> }
+
 /** How long a cancel or a pause sent to the replica that runs the job waits for it to stop. */
 const REMOTE_CANCEL_WAIT_MS = 5000
 
@@ -79,6 +82,7 @@ export class DownloadManager {
   #bytesTransferred = 0
   #pumping: Promise<void> = Promise.resolve()
   readonly #sweep: LeftoverSweep
+  #quota: StorageQuota | undefined
 
   constructor (options: DownloadManagerOptions) {
     this.#options = options
@@ -152,6 +156,11 @@ export class DownloadManager {
     }
   }
 
+  /** From now on every download first asks the quota for room (CACHE_MAX_BYTES, the watermarks). */
+  useQuota (quota: StorageQuota): void {
+    this.#quota = quota
+  }
+
   get cacheDir (): string {
     return this.#options.cacheDir
   }
@@ -196,8 +205,12 @@ export class DownloadManager {
       return { job: ended, outcome: 'cached' }
     }
     const needed = plan.bytes_missing + await this.#reservedBytes()
-    if (!('waiting' in plan) && plan.free_bytes < needed) throw insufficientStorage(request.modelId, needed, plan.free_bytes)
-    if (!('waiting' in plan)) this.#plans.set(job.job_id, plan)
+    if (!('waiting' in plan)) {
+      await this.#quota?.makeRoom(request.modelId, needed)
+      const free = this.#quota === undefined ? plan.free_bytes : (await diskSpace(this.#options.cacheDir)).free_bytes
+      if (free < needed) throw insufficientStorage(request.modelId, needed, free)
+      this.#plans.set(job.job_id, plan)
+    }
     const { job: queued, created } = await this.#store.create(job, request).catch((err: unknown) => {
       this.#plans.delete(job.job_id)
       throw err
@@ -449,6 +462,7 @@ export class DownloadManager {
       own.run = run
       own.stop.signal.addEventListener('abort', () => run.controller.abort(own.stop.signal.reason), { once: true })
       // A queued job may have waited while the disk filled up.
+      await this.#quota?.makeRoom(job.model_id, run.remainingBytes)
       const free = (await diskSpace(this.#options.cacheDir)).free_bytes
       if (free < run.remainingBytes) throw insufficientStorage(job.model_id, run.remainingBytes, free)
       // Which replica runs which job, for whoever reads the logs of several.

@@ -39,6 +39,14 @@ const Performance = Type.Object({
   catalogue_cache_hit_rate: Nullable(Type.Number({ minimum: 0, maximum: 1 }))
 }, { additionalProperties: false })
 
+const RecentEventSchema = Type.Object({
+  at: Type.String({ format: 'date-time' }),
+  kind: Type.String({ description: 'cache_eviction' }),
+  model_id: Type.String(),
+  message: Type.String()
+}, { additionalProperties: false })
+export type RecentEvent = Static<typeof RecentEventSchema>
+
 /** The answer of GET /api/system-status, declared once: the route serves this schema, the code builds its type. */
 export const SystemStatusSchema = Type.Object({
   overall_health: OverallHealth,
@@ -69,7 +77,8 @@ export const SystemStatusSchema = Type.Object({
     }, { additionalProperties: false, description: 'Where jobs and shared state are kept' })
   }, { additionalProperties: false }),
   errors: ErrorWindow,
-  performance: Performance
+  performance: Performance,
+  recent_events: Type.Array(RecentEventSchema, { description: 'What this replica did on its own lately (a model the cache quota evicted), newest first, at most 20' })
 }, { title: 'SystemStatus', additionalProperties: false })
 export type SystemStatus = Static<typeof SystemStatusSchema>
 
@@ -84,6 +93,8 @@ export interface StatusSources {
   eventLoopDelay: IntervalHistogram
   /** Where the jobs are kept; `connection` is the Redis client's status (`ready` when it answers), without Redis undefined. */
   stateStore: { connection: string | undefined }
+  /** What this replica did on its own lately, newest first. */
+  recentEvents?: () => RecentEvent[]
   now?: () => number
 }
 
@@ -137,7 +148,8 @@ export async function systemStatus (sources: StatusSources): Promise<SystemStatu
       state_store: stateStore
     },
     errors: errorWindow(errors),
-    performance: performance(sources, providers)
+    performance: performance(sources, providers),
+    recent_events: sources.recentEvents?.() ?? []
   }
 }
 

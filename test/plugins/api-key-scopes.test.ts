@@ -55,7 +55,10 @@ const ADMIN_CALLS: InjectOptions[] = [
   { method: 'PUT', url: '/api/providers/nope/token', payload: { token: 'tok-123456' } },
   { method: 'POST', url: '/api/providers/nope/models/block', payload: { model_id: 'org/tiny' } },
   { method: 'DELETE', url: '/api/providers/nope/models/block?model_id=org/tiny' },
-  { method: 'PATCH', url: '/api/limits', payload: { max_bytes_per_s: 1048576 } }
+  { method: 'PATCH', url: '/api/limits', payload: { max_bytes_per_s: 1048576 } },
+  { method: 'PUT', url: '/api/models/pin', payload: { model_id: 'org/tiny' } },
+  { method: 'DELETE', url: '/api/models/pin?model_id=org/tiny' },
+  { method: 'POST', url: '/api/cache/prune', payload: { dry_run: false } }
 ]
 
 t.test('a read key reads, and is refused 403 MD_FORBIDDEN with details.required_scope for the rest', async (t) => {
@@ -194,6 +197,7 @@ t.test('every route declares its scope, and the OpenAPI document shows it', asyn
     'GET /api/providers/{name}/diagnostics': 'read',
     'GET /api/system-status': 'read',
     'GET /api/limits': 'read',
+    'GET /api/cache': 'read',
     'GET /metrics': 'read',
     'POST /api/providers/{name}/models/validate': 'read',
     'POST /api/download-model': 'download',
@@ -206,7 +210,10 @@ t.test('every route declares its scope, and the OpenAPI document shows it', asyn
     'PUT /api/providers/{name}/token': 'admin',
     'POST /api/providers/{name}/models/block': 'admin',
     'DELETE /api/providers/{name}/models/block': 'admin',
-    'PATCH /api/limits': 'admin'
+    'PATCH /api/limits': 'admin',
+    'PUT /api/models/pin': 'admin',
+    'DELETE /api/models/pin': 'admin',
+    'POST /api/cache/prune': 'admin'
   })
   for (const [name, scope] of Object.entries(found)) {
     if (name.startsWith('GET ')) t.equal(scope, 'read', `${name}: every GET only reads`)

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { FakeHub, sha256Hex } from '../fakes/fake-hub.js'
@@ -26,8 +26,9 @@ t.test('an old-layout .modeldepot/ in the cache moves to STATE_DIR at start-up: 
   const running = (await startDownload(old.app, { model_id: 'org/tiny' })).job
   await waitForBytes(old.app, running.job_id, 100_000)
   await old.app.close()
-  // …with the scratch and the health probe it also kept there.
+  // …with the scratch and the health probe it also kept there. (It kept no last-use records: this version's go.)
   writeFileSync(join(legacy, 'probe-0b5e'), '')
+  rmSync(join(legacy, 'last-use.json'), { force: true })
   t.same(readdirSync(legacy).filter((name) => name.endsWith('.json')).sort(), ['blocks.json', 'jobs.json', 'state.json'], 'the old layout holds the three state files')
   const journalBefore = JSON.parse(readFileSync(join(legacy, 'jobs.json'), 'utf8'))
   t.same(journalBefore.unfinished.map((entry: { job: { job_id: string } }) => entry.job.job_id), [running.job_id], 'with the unfinished job')
