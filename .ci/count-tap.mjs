@@ -1,10 +1,11 @@
 // Prints "N passed, N failed" from the raw TAP that `npm test` saves (tap's output-file), counting
 // real assertions: subtest summaries are not counted again, but a subtest that failed without a
-// failing assertion (a crash, a timeout, a missing plan) counts as one failure.
+// failing assertion (a crash, a timeout, a missing plan) counts as one failure. Several files (one
+// run per Node version) are summed.
 import { createReadStream, existsSync } from 'node:fs'
 import { Parser } from 'tap-parser'
 
-const file = process.argv[2] ?? '.tap/results.tap'
+const files = process.argv.length > 2 ? process.argv.slice(2) : ['.tap/results.tap']
 const totals = { passed: 0, failed: 0 }
 
 function watch (parser) {
@@ -31,15 +32,21 @@ function watch (parser) {
   return subtree
 }
 
-if (!existsSync(file)) {
-  console.log('no test results were written')
+const missing = files.filter((file) => !existsSync(file))
+if (missing.length > 0) {
+  console.log(`no test results were written: ${missing.join(', ')}`)
   console.log('0 passed, 1 failed')
   process.exit(1)
 }
-const parser = new Parser()
-watch(parser)
-parser.on('complete', () => {
-  console.log(`${totals.passed} passed, ${totals.failed} failed`)
-  process.exit(totals.failed > 0 ? 1 : 0)
-})
-createReadStream(file).pipe(parser)
+
+async function count (file) {
+  const parser = new Parser()
+  watch(parser)
+  const done = new Promise((resolve) => parser.on('complete', resolve))
+  createReadStream(file).pipe(parser)
+  await done
+}
+
+for (const file of files) await count(file)
+console.log(`${totals.passed} passed, ${totals.failed} failed`)
+process.exit(totals.failed > 0 ? 1 : 0)

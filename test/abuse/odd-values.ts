@@ -104,7 +104,11 @@ const plausible = new Map<string, unknown[]>(Object.entries({
   callback_url: ['http://127.0.0.1:9/webhook-waiting/1'],
   validate: [false],
   refresh: [true, false],
-  include_blocked: [true, false]
+  include_blocked: [true, false],
+  // No cap, or one far above what the sandbox moves: a cap a client could mean, which slows nothing here.
+  max_bytes_per_s: [0, null, 1024 * 1024 * 1024],
+  dry_run: [true],
+  detached: [true, false]
 }))
 
 /** How odd a parameter's value is: always (`odd`), never if the name is known (`tame`), or mostly not (`mixed`). */

@@ -57,6 +57,14 @@ export async function documentedOperations (app: FastifyInstance): Promise<Opera
   return operations
 }
 
+/** The documented streams that never end by themselves (every job's events), as paths. */
+export async function endlessStreams (app: FastifyInstance): Promise<Set<string>> {
+  const document = app.swagger() as unknown as Document
+  return new Set(Object.entries(document.paths)
+    .filter(([path, methods]) => Object.values(methods).some((operation) => isEndlessStream(path, operation.responses)))
+    .map(([path]) => path))
+}
+
 function isEndlessStream (path: string, responses: Record<string, unknown> | undefined): boolean {
   const ok = responses?.['200'] as { content?: Record<string, unknown> } | undefined
   return ok?.content?.['text/event-stream'] !== undefined && !path.includes('{')

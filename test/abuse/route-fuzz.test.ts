@@ -7,7 +7,7 @@ import { treeChanges } from '../helpers/tree-snapshot.js'
 import { contractProblems } from './answer-contract.js'
 import { fuzzSandbox } from './fuzz-sandbox.js'
 import { describeRequest, oddRequest, toInject } from './odd-request.js'
-import { documentedOperations } from './route-catalogue.js'
+import { documentedOperations, endlessStreams } from './route-catalogue.js'
 
 // Property: whatever a client sends to whichever route, the answer keeps the contract (no 5xx, every
 // error in the ErrorResponse shape with a documented status, no secret) and nothing outside the
@@ -48,6 +48,7 @@ t.test('every documented route, fed odd values everywhere, keeps the contract an
     .filter((line) => line.reqId === requestId && Number(line.level) >= 50)
     .map((line) => `\nlogged: ${JSON.stringify(line.err ?? line.msg).slice(0, 1500)}`).join('')
   const operations = await documentedOperations(app)
+  const endless = await endlessStreams(app)
   t.ok(operations.some((operation) => operation.path === '/api/download-model') && operations.length >= 20, `${operations.length} operations, read from the OpenAPI document`)
   const before = sandbox.snapshot()
   t.ok(before.size > 10, 'the canaries are in place')
@@ -60,6 +61,9 @@ t.test('every documented route, fed odd values everywhere, keeps the contract an
     try {
       for (const request of sequence) {
         const options = toInject(request, lastJobId)
+        // A job id of `.` makes a client (and the test's injector) resolve the URL of one job's stream
+        // to the stream of every job, which never ends: the one request the fuzz cannot wait for.
+        if (endless.has(new URL(String(options.url), 'http://fuzz').pathname)) continue
         const res = await app.inject(options)
         statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1)
         const seen = `${request.method} ${request.operation.path}`
@@ -80,6 +84,8 @@ t.test('every documented route, fed odd values everywhere, keeps the contract an
       if (changes.length > 0) throw new Error(`files outside the cache changed:\n${changes.join('\n')}`)
     } finally {
       if (rotated) await restoreTokens(app)
+      // An odd but valid cap (64 KiB/s, say) would slow every later run's downloads: none again.
+      await app.inject({ method: 'PATCH', url: '/api/limits', headers: auth(), payload: { max_bytes_per_s: null } })
     }
   })
 

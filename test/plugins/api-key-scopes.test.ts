@@ -114,8 +114,11 @@ t.test('an admin key does everything', async (t) => {
   const deleted = await call(app, OPS_KEY, { method: 'DELETE', url: '/api/delete-model?model_id=org/tiny' })
   t.equal(deleted.statusCode, 200)
   t.ok(deleted.json().freed_bytes > 0)
-  // Unknown provider: answered by the route, so the key got through.
-  for (const options of ADMIN_CALLS.slice(2)) t.equal((await call(app, OPS_KEY, options)).statusCode, 404, `${options.method} ${options.url}`)
+  // Answered by the route (an unknown provider's 404, a model not cached, a limit set), so the key got through.
+  for (const options of ADMIN_CALLS.slice(2)) {
+    const status = (await call(app, OPS_KEY, options)).statusCode
+    t.ok(status !== 401 && status !== 403, `${options.method} ${options.url}: ${status}`)
+  }
 })
 
 t.test('API_KEY alone works as before: an admin key named api_key', async (t) => {
