@@ -209,11 +209,16 @@ async function findStaleRecords (
   }
   const trees = join(dir, TREES_FOLDER)
   for (const name of await readdir(trees).catch(ifMissing<string[]>([]))) {
-    const commit = name.endsWith('.json') ? name.slice(0, -'.json'.length) : undefined
-    if (commit === undefined || live(commit)) continue // a write's `tmp*.tmp` is huggingface_hub's own
     const path = join(trees, name)
     const stats = await lstat(path).catch(ifMissing(undefined))
-    if (stats !== undefined && stats.isFile() && (detached.has(commit) || old(stats))) add(path, 'stale_record', stats.size)
+    if (stats === undefined || !stats.isFile()) continue
+    // huggingface_hub writes a listing to a `tmp*.tmp` (mkstemp) and renames it: an old one is a killed write's.
+    if (name.endsWith('.tmp')) {
+      if (old(stats)) add(path, 'temporary', stats.size)
+      continue
+    }
+    const commit = name.endsWith('.json') ? name.slice(0, -'.json'.length) : undefined
+    if (commit !== undefined && !live(commit) && (detached.has(commit) || old(stats))) add(path, 'stale_record', stats.size)
   }
 }
 

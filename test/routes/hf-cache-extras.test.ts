@@ -193,13 +193,18 @@ t.test('prune leaves the records of live commits and removes those of commits no
   mkdirSync(join(repoOf(cacheDir, 'org/a'), 'refs', 'refs', 'pr'), { recursive: true })
   writeFileSync(join(repoOf(cacheDir, 'org/a'), 'refs', 'refs', 'pr', '1'), LOOKED_UP)
   for (const path of [join('.no_exist', LOOKED_UP), join('trees', `${LOOKED_UP}.json`)]) age(join(repoOf(cacheDir, 'org/a'), path))
+  const trees = join(repoOf(cacheDir, 'org/a'), 'trees')
+  writeFileSync(join(trees, 'tmpk3j_9x2a.tmp'), '{"format_version": 1, "fi') // a write killed before its rename
+  age(join(trees, 'tmpk3j_9x2a.tmp'))
+  writeFileSync(join(trees, 'tmpw8v1q0zz.tmp'), '{') // a write under way
   const models = await listing(app)
   const prefix = 'models--org--a/'
 
   const dry = (await app.inject({ method: 'POST', url: '/api/cache/prune', headers: auth() })).json()
   t.same(dry.items, [
     { path: `${prefix}.no_exist/${GONE}`, kind: 'stale_record', bytes: 0 },
-    { path: `${prefix}trees/${GONE}.json`, kind: 'stale_record', bytes: lstatSync(join(cacheDir, prefix, 'trees', `${GONE}.json`)).size }
+    { path: `${prefix}trees/${GONE}.json`, kind: 'stale_record', bytes: lstatSync(join(cacheDir, prefix, 'trees', `${GONE}.json`)).size },
+    { path: `${prefix}trees/tmpk3j_9x2a.tmp`, kind: 'temporary', bytes: 25 }
   ], 'only the old commit\'s records: main\'s and v2\'s, refs/pr/1\'s (a ref), the detached snapshot\'s (a snapshot) and the fresh ones stay')
 
   const detached = (await app.inject({ method: 'POST', url: '/api/cache/prune', headers: auth(), payload: { detached: true } })).json()
@@ -209,7 +214,8 @@ t.test('prune leaves the records of live commits and removes those of commits no
     `stale_record ${prefix}.no_exist/${DETACHED}`,
     `stale_record ${prefix}.no_exist/${GONE}`,
     `stale_record ${prefix}trees/${DETACHED}.json`,
-    `stale_record ${prefix}trees/${GONE}.json`
+    `stale_record ${prefix}trees/${GONE}.json`,
+    `temporary ${prefix}trees/tmpk3j_9x2a.tmp`
   ].sort(), 'with detached, a detached snapshot\'s records go with it')
 
   const pruned = (await app.inject({ method: 'POST', url: '/api/cache/prune', headers: auth(), payload: { dry_run: false, detached: true } })).json()
@@ -218,6 +224,7 @@ t.test('prune leaves the records of live commits and removes those of commits no
     t.notOk(existsSync(join(cacheDir, prefix, '.no_exist', commit)), `${commit.slice(0, 4)}: .no_exist gone`)
     t.notOk(existsSync(join(cacheDir, prefix, 'trees', `${commit}.json`)), `${commit.slice(0, 4)}: trees gone`)
   }
+  t.ok(existsSync(join(trees, 'tmpw8v1q0zz.tmp')), 'a listing being written stays')
   for (const commit of [MAIN, V2, FRESH, LOOKED_UP]) {
     t.ok(existsSync(join(cacheDir, prefix, '.no_exist', commit, 'adapter_config.json')), `${commit.slice(0, 4)}: .no_exist stays`)
     t.ok(existsSync(join(cacheDir, prefix, 'trees', `${commit}.json`)), `${commit.slice(0, 4)}: trees stays`)
