@@ -1,10 +1,10 @@
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs'
-import { dirname, join, relative, sep } from 'node:path'
+import { join, relative, sep } from 'node:path'
 import t from 'tap'
 import { auth, buildTestApp } from '../helpers/app.js'
 import { filesBytes } from '../helpers/cache-models.js'
 import { C1, hubAndApp, startDownload, waitForEnd } from '../helpers/downloads.js'
-import { gitSha1, sha256, writeCachedSnapshot } from '../helpers/hf-cache.js'
+import { gitSha1, writeCachedSnapshot, writeNoExist, writeTreeListing } from '../helpers/hf-cache.js'
 import { snapshotTree, treeChanges } from '../helpers/tree-snapshot.js'
 
 // Issue 17, point 4: what huggingface_hub writes beside snapshots/, blobs/ and refs/ — the records
@@ -22,29 +22,6 @@ const LOOKED_UP = 'f'.repeat(40) // a ref, records, no snapshot: only missing fi
 const TWO_HOURS_AGO = new Date(Date.now() - 2 * 3600_000)
 
 const repoOf = (cacheDir: string, modelId: string): string => join(cacheDir, `models--${modelId.replace('/', '--')}`)
-
-/** What huggingface_hub writes when the Hub answers 404 for `paths` at `commit` (touch, parents made as needed). */
-function writeNoExist (cacheDir: string, modelId: string, commit: string, paths: string[]): void {
-  for (const path of paths) {
-    const file = join(repoOf(cacheDir, modelId), '.no_exist', commit, ...path.split('/'))
-    mkdirSync(dirname(file), { recursive: true })
-    writeFileSync(file, '')
-  }
-}
-
-/** What huggingface_hub 1.x writes after listing a commit in snapshot_download (json.dump with indent=1). */
-function writeTreeListing (cacheDir: string, modelId: string, commit: string, files: Array<{ path: string, content: string | Buffer, lfs?: boolean }>): void {
-  const listing: Record<string, Record<string, unknown>> = {}
-  for (const file of [...files].sort((a, b) => a.path.localeCompare(b.path))) {
-    const size = Buffer.byteLength(file.content)
-    listing[file.path] = file.lfs === true
-      ? { size, blob_id: gitSha1(file.content), lfs_sha256: sha256(file.content), lfs_size: size }
-      : { size, blob_id: gitSha1(file.content) }
-  }
-  const path = join(repoOf(cacheDir, modelId), 'trees', `${commit}.json`)
-  mkdirSync(dirname(path), { recursive: true })
-  writeFileSync(path, JSON.stringify({ format_version: 1, files: listing }, null, 1))
-}
 
 /** Sets a path's times back two hours, and those of everything under it. */
 function age (path: string): void {
