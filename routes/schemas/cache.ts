@@ -38,7 +38,7 @@ export const PruneParams = Type.Object({
 
 const PruneItem = Type.Object({
   path: Type.String({ description: 'Relative to the hub cache' }),
-  kind: LiteralUnion(['unreferenced_blob', 'partial', 'temporary', 'lock', 'detached_snapshot', 'detached_blob'] as const),
+  kind: LiteralUnion(['unreferenced_blob', 'partial', 'temporary', 'lock', 'detached_snapshot', 'detached_blob', 'stale_record'] as const, { description: 'stale_record: huggingface_hub\'s `.no_exist/{commit}/` or `trees/{commit}.json` of a commit no ref or snapshot has (or of a detached snapshot pruned with it)' }),
   bytes: Type.Integer()
 }, { additionalProperties: false })
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { lstat, mkdir, readdir, readFile, readlink, realpath, rename, rm, unlink } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
-import { blobsDir, lockPath, refPath, repoDir, repoTrashDirOf, snapshotDir, trashDirOf } from './cache-layout.js'
+import { blobsDir, lockPath, noExistDir, refPath, repoDir, repoTrashDirOf, snapshotDir, trashDirOf, treeListingPath } from './cache-layout.js'
 import { ifMissing, walkFiles } from './cache-scan.js'
 
 // Deleting moves the folder aside first (one atomic rename inside the cache, so on the same file
@@ -46,6 +46,17 @@ export async function deleteCachedModel (cacheDir: string, modelId: string): Pro
   return freed
 }
 
+/**
+ * Removes huggingface_hub's records of one commit, `.no_exist/{commit}/` and `trees/{commit}.json`, and
+ * nothing of another commit's. huggingface_hub's own delete strategy leaves them behind; they would
+ * only describe a commit the cache no longer holds. They count in no freed size (what they take is
+ * a few empty files and one listing).
+ */
+export async function deleteCommitRecords (cacheDir: string, modelId: string, commit: string): Promise<void> {
+  await removeAtomically(repoTrashDirOf(cacheDir, modelId), noExistDir(cacheDir, modelId, commit)).catch(ifMissing(undefined))
+  await rm(treeListingPath(cacheDir, modelId, commit), { force: true })
+}
+
 /** The commit a revision names: a snapshot folder's name, or what `refs/{revision}` holds. */
 export async function resolveCachedCommit (cacheDir: string, modelId: string, revision: string): Promise<string | undefined> {
   const snapshots = await readdir(join(repoDir(cacheDir, modelId), 'snapshots')).catch(ifMissing<string[]>([]))
@@ -74,8 +85,9 @@ async function blobEntryOf (file: string, blobsDir: string, realBlobsDir: string
 }
 
 /**
- * Removes one snapshot, the refs that point at it and the blobs no other snapshot uses; the last
- * snapshot takes the whole model with it. Answers what was freed, or undefined when not cached.
+ * Removes one snapshot, the refs that point at it, the blobs no other snapshot uses and
+ * huggingface_hub's records of that commit (`.no_exist/`, `trees/`); the last snapshot takes the
+ * whole model with it. Answers what was freed, or undefined when not cached.
  * Only entries of this model's own `blobs/` are deleted: a snapshot link that points anywhere else
  * (out of the cache, into another model) goes with its snapshot, and its target stays.
  */
@@ -104,6 +116,7 @@ export async function deleteCachedRevision (cacheDir: string, modelId: string, r
     if ((await readFile(ref, 'utf8')).trim() === commit) await unlink(ref)
   }
   await removeAtomically(repoTrashDirOf(cacheDir, modelId), snapshotDir(cacheDir, modelId, commit))
+  await deleteCommitRecords(cacheDir, modelId, commit)
   let freed = 0
   for (const blob of own) {
     // lstat and unlink act on the entry itself: a link is measured and removed, its target is not.

@@ -6,6 +6,10 @@ import { join } from 'node:path'
 //   {cache}/models--{org}--{name}/snapshots/{commit}/{path}  relative symlinks into blobs/
 //   {cache}/models--{org}--{name}/refs/{revision}            the commit a branch or tag points to
 //   {cache}/.locks/models--{org}--{name}/{etag}.modeldepot.lock  one writer per blob
+// huggingface_hub also keeps two records per commit, which modeldepot reads for nothing (the listing
+// and the planner go by snapshots/ and blobs/) and deletes with their commit:
+//   {cache}/models--{org}--{name}/.no_exist/{commit}/{path}  empty: `path` is not in that commit (file_download.py)
+//   {cache}/models--{org}--{name}/trees/{commit}.json        that commit's file listing (1.x, _tree_cache.py)
 // and nothing else of modeldepot's at the top of the cache (its state is in STATE_DIR): scan_cache_dir()
 // warns about any other entry there but `.locks`. What must be renamed into the cache is made inside
 // the repo's folder, where huggingface_hub reads only refs/, snapshots/ and blobs/:
@@ -28,6 +32,12 @@ export const snapshotDir = (cacheDir: string, repoId: string, commit: string): s
 export const snapshotFilePath = (cacheDir: string, repoId: string, commit: string, filePath: string): string =>
   join(snapshotDir(cacheDir, repoId, commit), ...filePath.split('/'))
 export const refPath = (cacheDir: string, repoId: string, revision: string): string => join(repoDir(cacheDir, repoId), 'refs', ...revision.split('/'))
+/** huggingface_hub's records that files are not in a commit (one empty file per path, nested as the path is). */
+export const noExistDir = (cacheDir: string, repoId: string, commit: string): string => join(repoDir(cacheDir, repoId), NO_EXIST_FOLDER, commit)
+/** huggingface_hub's (1.x) cached file listing of a commit. */
+export const treeListingPath = (cacheDir: string, repoId: string, commit: string): string => join(repoDir(cacheDir, repoId), TREES_FOLDER, `${commit}.json`)
+export const NO_EXIST_FOLDER = '.no_exist'
+export const TREES_FOLDER = 'trees'
 export const TMP_FOLDER = '.modeldepot-tmp'
 export const TRASH_FOLDER = '.modeldepot-trash'
 /**

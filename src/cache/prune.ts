@@ -6,11 +6,11 @@ import { promisify } from 'node:util'
 import lockfile from 'proper-lockfile'
 import { tryBlobLock } from '../downloads/blob-lock.js'
 import { ABANDONED_AFTER_MS } from './cache-temporaries.js'
-import { lockPath, repoFolderName, TMP_FOLDER, TRASH_FOLDER } from './cache-layout.js'
+import { lockPath, NO_EXIST_FOLDER, repoFolderName, TMP_FOLDER, TRASH_FOLDER, TREES_FOLDER } from './cache-layout.js'
 import { ifMissing, walkFiles } from './cache-scan.js'
 import { treeBytes } from './cache-usage.js'
 
-export type PruneKind = 'unreferenced_blob' | 'partial' | 'temporary' | 'lock' | 'detached_snapshot' | 'detached_blob'
+export type PruneKind = 'unreferenced_blob' | 'partial' | 'temporary' | 'lock' | 'detached_snapshot' | 'detached_blob' | 'stale_record'
 
 export interface PruneItem {
   /** Relative to the hub cache, with `/`. */
@@ -75,7 +75,9 @@ interface Found { item: PruneItem, absolute: string, modelId?: string, etag?: st
 /**
  * What `POST /api/cache/prune` would remove, read without changing anything on disk: blobs no
  * snapshot links to, partials and modeldepot's temporaries, lock files no process holds (each older
- * than an hour), and with `detached` the snapshots no ref points to with the blobs only they use.
+ * than an hour), huggingface_hub's records (`.no_exist/{commit}/`, `trees/{commit}.json`) of commits
+ * no ref names and no snapshot holds (older than an hour too), and with `detached` the snapshots no
+ * ref points to with the blobs only they use and their commits' records.
  * Reading lists folders and follows links (which the kernel may note in their atime) and lstats
  * files; it never reads a blob, and reads refs with O_NOATIME.
  */
@@ -165,6 +167,8 @@ async function findInRepo (
 
   // The snapshot goes before its blobs, so no link of it ever dangles.
   for (const commit of detached) add(join(snapshotsDir, commit), 'detached_snapshot', await treeBytes(join(snapshotsDir, commit)))
+  const live = (commit: string): boolean => (usedBy.has(commit) || referenced.has(commit)) && !detached.has(commit)
+  await findStaleRecords(dir, live, detached, old, add)
   const blobs = join(dir, 'blobs')
   for (const name of await readdir(blobs).catch(ifMissing<string[]>([]))) {
     const path = join(blobs, name)
@@ -180,6 +184,41 @@ async function findInRepo (
     const key = fileKey(target ?? entry)
     if (onlyDetached.has(key)) add(path, 'detached_blob', entry.size)
     else if (!kept.has(key) && old(entry)) add(path, 'unreferenced_blob', entry.size)
+  }
+}
+
+/**
+ * huggingface_hub's records of commits the cache no longer holds: a `.no_exist/{commit}/` or
+ * `trees/{commit}.json` of a commit that neither a ref nor a snapshot has only saves a request for
+ * that exact commit hash (huggingface_hub asks again and writes it anew), so it is garbage once old.
+ * Those of a commit that a ref or a snapshot has are in use and never listed; those of a detached
+ * snapshot being pruned go with it. An hour, because huggingface_hub writes the record before the ref.
+ */
+async function findStaleRecords (
+  dir: string,
+  live: (commit: string) => boolean,
+  detached: ReadonlySet<string>,
+  old: (stats: { mtimeMs: number }) => boolean,
+  add: (absolute: string, kind: PruneKind, bytes: number) => void
+): Promise<void> {
+  const noExist = join(dir, NO_EXIST_FOLDER)
+  for (const commit of await readdir(noExist).catch(ifMissing<string[]>([]))) {
+    if (live(commit)) continue
+    const path = join(noExist, commit)
+    if (detached.has(commit) || old({ mtimeMs: await newestChange(path) })) add(path, 'stale_record', await treeBytes(path))
+  }
+  const trees = join(dir, TREES_FOLDER)
+  for (const name of await readdir(trees).catch(ifMissing<string[]>([]))) {
+    const path = join(trees, name)
+    const stats = await lstat(path).catch(ifMissing(undefined))
+    if (stats === undefined || !stats.isFile()) continue
+    // huggingface_hub writes a listing to a `tmp*.tmp` (mkstemp) and renames it: an old one is a killed write's.
+    if (name.endsWith('.tmp')) {
+      if (old(stats)) add(path, 'temporary', stats.size)
+      continue
+    }
+    const commit = name.endsWith('.json') ? name.slice(0, -'.json'.length) : undefined
+    if (commit !== undefined && !live(commit) && (detached.has(commit) || old(stats))) add(path, 'stale_record', stats.size)
   }
 }
 

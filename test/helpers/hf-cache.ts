@@ -31,6 +31,32 @@ export function writeCachedSnapshot (cacheDir: string, modelId: string, commit: 
   }
 }
 
+/** What huggingface_hub writes when the Hub answers 404 for `paths` at `commit` (touch, parents made as needed). */
+export function writeNoExist (cacheDir: string, modelId: string, commit: string, paths: string[]): void {
+  for (const path of paths) {
+    const file = join(cacheDir, `models--${modelId.replace('/', '--')}`, '.no_exist', commit, ...path.split('/'))
+    mkdirSync(dirname(file), { recursive: true })
+    writeFileSync(file, '')
+  }
+}
+
+/**
+ * What huggingface_hub 1.x writes after listing a commit in snapshot_download (_tree_cache.py, json.dump
+ * with indent=1). An LFS file's real blob_id is its pointer's git sha1; nothing in modeldepot reads it.
+ */
+export function writeTreeListing (cacheDir: string, modelId: string, commit: string, files: CachedFileSpec[]): void {
+  const listing: Record<string, Record<string, unknown>> = {}
+  for (const file of [...files].sort((a, b) => a.path.localeCompare(b.path))) {
+    const size = Buffer.byteLength(file.content)
+    listing[file.path] = file.lfs === true
+      ? { size, blob_id: gitSha1(file.content), lfs_sha256: sha256(file.content), lfs_size: size }
+      : { size, blob_id: gitSha1(file.content) }
+  }
+  const path = join(cacheDir, `models--${modelId.replace('/', '--')}`, 'trees', `${commit}.json`)
+  mkdirSync(dirname(path), { recursive: true })
+  writeFileSync(path, JSON.stringify({ format_version: 1, files: listing }, null, 1))
+}
+
 /** What a reader with HF_HUB_OFFLINE=1 does: refs/{revision} → snapshots/{commit}/{path} → the blob's bytes. */
 export function readAsOfflineReader (cacheDir: string, modelId: string, revision: string, path: string): Buffer {
   const repo = join(cacheDir, `models--${modelId.replace('/', '--')}`)
