@@ -33,7 +33,9 @@ export async function startReplicas (t: Test, names: string[], env: Record<strin
   t.teardown(() => rmSync(home, { recursive: true, force: true }))
   const cacheDir = join(home, 'hub')
   const add = async (name: string, extra: Record<string, string> = {}): Promise<Replica> => {
-    const server = startServer(t, { API_KEY: KEY, HF_HUB_CACHE: cacheDir, LOG_LEVEL: 'info', RATE_LIMIT_PER_MINUTE: '100000', ...env, ...extra }, home)
+    // One STATE_DIR for the set, removed with `home` once every replica is killed (not by the first
+    // replica's teardown while the others still write to it).
+    const server = startServer(t, { API_KEY: KEY, HF_HUB_CACHE: cacheDir, STATE_DIR: join(home, 'state'), LOG_LEVEL: 'info', RATE_LIMIT_PER_MINUTE: '100000', ...env, ...extra }, home)
     const port = await listeningPort(server)
     const call = async (path: string, init: RequestInit = {}): Promise<{ status: number, headers: Headers, body: any }> => {
       const res = await fetch(`http://127.0.0.1:${port}${path}`, {
