@@ -9,7 +9,7 @@ import type { DownloadManager } from '../src/downloads/download-manager.js'
 import { MdJobNotFoundError } from '../src/errors.js'
 import { validateRepoId } from '../src/hub/repo-id.js'
 import { RefTo } from '../src/json-schema.js'
-import { downloadRequest, mergeParams } from './download-input.js'
+import { byteRate, downloadRequest, mergeParams } from './download-input.js'
 import { DownloadList, DownloadParams, DownloadPlan, DownloadProgress, type DownloadInput } from './schemas/downloads.js'
 
 const jobRef = (description: string) => RefTo(DownloadJobSchema, { description })
@@ -180,6 +180,31 @@ const downloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     return app.downloads.cancel(request.params.job_id, request.query.purge === true)
   })
+
+  app.patch('/downloads/:job_id', {
+    config: { scope: 'download' },
+    schema: {
+      operationId: 'updateDownload',
+      summary: 'Change a download\'s cap',
+      description: [
+        'Sets the job\'s own cap on bytes per second (`max_bytes_per_s`, at least 65536; 0 or null removes it) for a queued, running or paused job,',
+        'on whichever replica runs it, for its transfers under way too, within a second. The server\'s cap (PATCH /api/limits) still holds: the job gets the smaller.',
+        'Kept with the job (the journal, or Redis), so it holds after a restart, a resume or a takeover. A job that has ended is refused with 409.'
+      ].join(' '),
+      tags: ['models'],
+      params: JobIdParams,
+      body: Type.Object({
+        max_bytes_per_s: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], { description: 'Bytes per second, at least 65536; 0 or null for no cap of the job\'s own' })
+      }, { additionalProperties: false }),
+      response: {
+        200: jobRef('The job, with its new cap'),
+        400: errorRef('A cap below 65536 bytes per second'),
+        404: errorRef('No such job'),
+        409: errorRef('The job has ended (MD_JOB_ENDED)'),
+        503: errorRef('MD_STATE_STORE_UNAVAILABLE: REDIS_URL is set and Redis does not answer (Retry-After)')
+      }
+    }
+  }, async (request) => app.downloads.setByteRate(request.params.job_id, byteRate(request.body.max_bytes_per_s, 'max_bytes_per_s')))
 
   app.post('/downloads/:job_id/pause', {
     config: { scope: 'download' },

@@ -3,9 +3,9 @@ import type { DefaultModelStore } from '../cache/default-model-store.js'
 import { diskSpace } from '../cache/disk-space.js'
 import { JOB_END_CODES, MdJobEndedError, MdJobNotFoundError, MdShuttingDownError, MdStateStoreUnavailableError } from '../errors.js'
 import type { HubClient } from '../hub/hub-client.js'
-import { isFinal, type DownloadJob, type JobError } from './download-job.js'
+import { isFinal, type DownloadJob, type JobError, type JobStatus } from './download-job.js'
 import { insufficientStorage, jobError, SHUTDOWN_BEFORE_START, SHUTDOWN_DURING } from './job-errors.js'
-import { JobLeaseLostError, JobTransitionError, type DueCallback, type EndStatus, type InterruptedJob, type JobStore, type RunCommand } from './job-store.js'
+import { JobLeaseLostError, JobTransitionError, RUNNING, type DueCallback, type EndStatus, type InterruptedJob, type JobStore, type RunCommand } from './job-store.js'
 import { planDownload, type DownloadPlan, type DownloadRequest } from './download-plan.js'
 import { JobRun, type Logger, type RunContext } from './job-run.js'
 import { FinalWaiters } from './final-waiters.js'
@@ -371,8 +371,38 @@ export class DownloadManager {
     return this.get(jobId)
   }
 
+  /**
+   * Changes a job's own cap on bytes per second (null: none), on whichever replica runs it, for its
+   * transfers under way too; kept with the job, so it holds after a restart or a takeover. An ended
+   * job is refused.
+   */
+  async setByteRate (jobId: string, bytesPerS: number | null): Promise<DownloadJob> {
+    const job = await this.get(jobId)
+    if (isFinal(job.status)) throw new MdJobEndedError(jobId, job.status, 'changed')
+    try {
+      const changed = await this.#store.setByteRate(jobId, bytesPerS)
+      // The store first, the run then: a run that starts meanwhile reads the store's cap (#run).
+      this.#runs.get(jobId)?.run?.setByteRate(bytesPerS)
+      if ((changed.max_bytes_per_s ?? null) === bytesPerS) return changed
+    } catch (err) {
+      if (err instanceof JobTransitionError && isFinal(err.from as JobStatus)) throw new MdJobEndedError(jobId, err.from, 'changed')
+      throw err
+    }
+    // Asked of the replica that runs it: answered once that one has written it.
+    const after = await this.#waitFor(jobId, (now) => (now.max_bytes_per_s ?? null) === bytesPerS || !RUNNING.has(now.status), REMOTE_CANCEL_WAIT_MS)
+    // It stopped running there before it changed: queued or paused now, it is written here.
+    if ((after.max_bytes_per_s ?? null) !== bytesPerS && !isFinal(after.status) && !RUNNING.has(after.status)) return this.setByteRate(jobId, bytesPerS)
+    if (isFinal(after.status)) throw new MdJobEndedError(jobId, after.status, 'changed')
+    return after
+  }
+
   /** Holds until the job no longer runs (paused, ended, queued) or `timeoutMs` passes, then answers it. */
   async #waitForStop (jobId: string, timeoutMs: number): Promise<DownloadJob> {
+    return this.#waitFor(jobId, (job) => !RUNNING.has(job.status), timeoutMs)
+  }
+
+  /** Holds until the job is as `done` wants it or `timeoutMs` passes, then answers it. */
+  async #waitFor (jobId: string, settled: (job: DownloadJob) => boolean, timeoutMs: number): Promise<DownloadJob> {
     await new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(timer)
@@ -381,10 +411,10 @@ export class DownloadManager {
       }
       const timer = setTimeout(done, timeoutMs)
       const stop = this.#store.onChange((job) => {
-        if (job.job_id === jobId && job.status !== 'downloading' && job.status !== 'verifying') done()
+        if (job.job_id === jobId && settled(job)) done()
       })
-      // It may have stopped while the listener was being set up.
-      void this.get(jobId).then((job) => { if (job.status !== 'downloading' && job.status !== 'verifying') done() }, () => done())
+      // It may have settled while the listener was being set up.
+      void this.get(jobId).then((job) => { if (settled(job)) done() }, () => done())
     })
     return this.get(jobId)
   }
@@ -460,6 +490,8 @@ export class DownloadManager {
       const planned = job.commit === '' ? this.#store.progress(jobId, plannedProgress(plan)) : job
       const run = new JobRun(this.#ctx, planned, plan)
       own.run = run
+      // Its cap may have changed since it was taken (setByteRate): the store's is the one.
+      run.setByteRate((await this.#store.get(jobId))?.max_bytes_per_s ?? null)
       own.stop.signal.addEventListener('abort', () => run.controller.abort(own.stop.signal.reason), { once: true })
       // A queued job may have waited while the disk filled up.
       await this.#quota?.makeRoom(job.model_id, run.remainingBytes)
@@ -510,6 +542,12 @@ export class DownloadManager {
     if (command.kind === 'pause') {
       void this.pause(command.jobId).catch((err: unknown) => {
         this.#options.log.warn({ job_id: command.jobId, reason: (err as Error).message }, 'a pause sent by another replica failed')
+      })
+      return
+    }
+    if (command.kind === 'rate') {
+      void this.setByteRate(command.jobId, command.bytesPerS ?? null).catch((err: unknown) => {
+        this.#options.log.warn({ job_id: command.jobId, reason: (err as Error).message }, 'a cap sent by another replica could not be set')
       })
       return
     }

@@ -148,6 +148,15 @@ export class InMemoryJobStore implements JobStore {
     return this.#changed(record, false)
   }
 
+  async setByteRate (jobId: string, bytesPerS: number | null): Promise<DownloadJob> {
+    const record = this.#record(jobId)
+    if (record.resumeAs === undefined && isFinal(record.job.status)) throw new JobTransitionError(jobId, record.job.status, 'byte_rate')
+    record.job = { ...record.job, max_bytes_per_s: bytesPerS, updated_at: new Date(this.#now()).toISOString() }
+    if (record.resumeAs !== undefined) record.resumeAs = { ...record.resumeAs, max_bytes_per_s: bytesPerS }
+    if (record.request !== undefined) record.request = { ...record.request, maxBytesPerS: bytesPerS }
+    return this.#changed(record, true)
+  }
+
   // One process runs every job here: nobody else can take one over, nor has to be asked to stop one.
   async fence (jobId: string): Promise<void> {
     this.#record(jobId)

@@ -92,6 +92,11 @@ export class JobRun {
     this.#rate = new ByteRate(job.max_bytes_per_s ?? null, ctx.serverRate)
   }
 
+  /** A new cap of the job's own (null: none), for the transfers under way too. */
+  setByteRate (bytesPerS: number | null): void {
+    this.#rate.set(bytesPerS)
+  }
+
   get plan (): DownloadPlan {
     return this.#plan
   }

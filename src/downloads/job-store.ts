@@ -72,9 +72,9 @@ export class JobTransitionError extends Error {
   readonly code = 'JOB_TRANSITION_REFUSED'
   readonly jobId: string
   readonly from: JobState
-  readonly to: JobStatus | 'progress' | 'callback'
+  readonly to: JobStatus | 'progress' | 'callback' | 'byte_rate'
 
-  constructor (jobId: string, from: JobState, to: JobStatus | 'progress' | 'callback') {
+  constructor (jobId: string, from: JobState, to: JobStatus | 'progress' | 'callback' | 'byte_rate') {
     super(`job ${jobId}: ${to} is not allowed from ${from}`)
     this.name = 'JobTransitionError'
     this.jobId = jobId
@@ -108,15 +108,17 @@ export class JobLeaseLostError extends Error {
 /** A completion callback to deliver: where, which event, and the body exactly as first sent (so its signature too). */
 export interface DueCallback { url: string, event: string, body: string }
 
-/** What the store asks of the process that runs a job: stop it (a cancel sent to another replica, a lease lost). */
+/** What the store asks of the process that runs a job: stop it (a cancel sent to another replica, a lease lost), or change its cap. */
 export interface RunCommand {
   jobId: string
   /**
    * `cancel`: end it as cancelled (and remove its partials when `purge`); `pause`: stop it as paused,
-   * partials kept; `lost`: stop writing, another replica owns it now.
+   * partials kept; `lost`: stop writing, another replica owns it now; `rate`: its cap is `bytesPerS` now.
    */
-  kind: 'cancel' | 'pause' | 'lost'
+  kind: 'cancel' | 'pause' | 'lost' | 'rate'
   purge: boolean
+  /** `rate`: the job's new cap on bytes per second, null for none. */
+  bytesPerS?: number | null | undefined
 }
 
 /**
@@ -168,6 +170,13 @@ export interface JobStore {
   requestCancel: (jobId: string, purge: boolean) => Promise<void>
   /** Asks the process that runs a job to pause it (a shared store: another replica). */
   requestPause: (jobId: string) => Promise<void>
+  /**
+   * A job's own cap on bytes per second (null: none), in the job and in its request, so it holds after
+   * a restart or a takeover; throws JobTransitionError for an ended job. A job another process runs
+   * (a shared store) is that process's to change: it is asked to (onCommand, `rate`), and the job is
+   * answered as it is now; the change shows once that process has made it.
+   */
+  setByteRate: (jobId: string, bytesPerS: number | null) => Promise<DownloadJob>
   /** The delivery of an ended job's callback; no change event (streams have had its final one). */
   recordCallback: (jobId: string, callback: CallbackState) => Promise<void>
   /**

@@ -112,7 +112,7 @@ elseif ${FINAL} then
   redis.call('DEL', KEYS[4])
   local same = redis.call('HGET', KEYS[1], 'same')
   if same and redis.call('GET', same) == ARGV[1] then redis.call('DEL', same) end
-  redis.call('HDEL', KEYS[1], 'request', 'same', 'cancel', 'pause')
+  redis.call('HDEL', KEYS[1], 'request', 'same', 'cancel', 'pause', 'rate')
   redis.call('PEXPIRE', KEYS[1], ARGV[8])
 end
 if ARGV[6] ~= '' then redis.call('PUBLISH', ARGV[6], ARGV[7]) end
@@ -123,23 +123,46 @@ return {'ok', status}
  * The heartbeat of one job: renews the lease while it is this replica's. A lease that ran out with
  * nobody taking the job meanwhile (same epoch) is taken again. Answers {'held', cancel flag, pause flag},
  * {'lost', ''} (another replica has it), or {'gone', ''} (Redis no longer has the job: it restarted
- * without its data).
+ * without its data). The flags: cancel, pause, and the cap asked for (`rate`).
  * KEYS: lease, job hash, running. ARGV: token, lease ms, epoch, id.
  */
 export const RENEW = `
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return {'held', redis.call('HGET', KEYS[2], 'cancel') or '', redis.call('HGET', KEYS[2], 'pause') or ''}
+  return {'held', redis.call('HGET', KEYS[2], 'cancel') or '', redis.call('HGET', KEYS[2], 'pause') or '', redis.call('HGET', KEYS[2], 'rate') or ''}
 end
 if holder then return {'lost', ''} end
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
 if not epoch then return {'gone', ''} end
 if epoch == ARGV[3] and redis.call('SISMEMBER', KEYS[3], ARGV[4]) == 1 then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return {'held', redis.call('HGET', KEYS[2], 'cancel') or '', redis.call('HGET', KEYS[2], 'pause') or ''}
+  return {'held', redis.call('HGET', KEYS[2], 'cancel') or '', redis.call('HGET', KEYS[2], 'pause') or '', redis.call('HGET', KEYS[2], 'rate') or ''}
 end
 return {'lost', ''}
+`
+
+/**
+ * A job's own cap: its JSON and its request written together, allowed only from the listed statuses
+ * and, with a lease token, only while that lease is the job's. The `rate` flag (a cap asked of the
+ * replica that runs the job) goes once the cap it asked for is written, not a newer one.
+ * KEYS: job hash, lease. ARGV: id, allowed statuses, token or '', job JSON, request JSON or '', channel, message, rate flag.
+ * Answers {'ok' | 'unknown' | 'lost' | 'refused', status before}.
+ */
+export const RATE = `
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {'unknown', ''} end
+if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[3] then return {'lost', status} end
+local allowed = false
+for s in string.gmatch(ARGV[2], '%S+') do
+  if s == status then allowed = true end
+end
+if not allowed then return {'refused', status} end
+redis.call('HSET', KEYS[1], 'job', ARGV[4])
+if ARGV[5] ~= '' and redis.call('HEXISTS', KEYS[1], 'request') == 1 then redis.call('HSET', KEYS[1], 'request', ARGV[5]) end
+if redis.call('HGET', KEYS[1], 'rate') == ARGV[8] then redis.call('HDEL', KEYS[1], 'rate') end
+redis.call('PUBLISH', ARGV[6], ARGV[7])
+return {'ok', status}
 `
 
 /**

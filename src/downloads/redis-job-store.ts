@@ -13,7 +13,7 @@ import {
   applyProgress, applyTransition, checkTransition, JobLeaseLostError, JobTransitionError, JobUnknownError, RUNNING, snapshot,
   type DueCallback, type InterruptedJob, type JobProgress, type JobState, type JobStore, type RunCommand, type TransitionOptions
 } from './job-store.js'
-import { CLAIM, CREATE, HOLD, OUTBOX_TAKE, REAP, RENEW, RESTORE, WRITE } from './redis-job-scripts.js'
+import { CLAIM, CREATE, HOLD, OUTBOX_TAKE, RATE, REAP, RENEW, RESTORE, WRITE } from './redis-job-scripts.js'
 
 export interface RedisJobStoreOptions {
   redis: Redis
@@ -52,11 +52,15 @@ interface OwnJob {
   pauseTold: boolean
 }
 
-type ScriptReply = [string, string, string?]
+type ScriptReply = [string, string, string?, string?]
 
 /** What a change message carries: who made it, and the job after it. */
 interface ChangeMessage { from: string, job: DownloadJob }
-interface CommandMessage { jobId: string, kind: 'cancel' | 'pause', purge: boolean }
+interface CommandMessage { jobId: string, kind: 'cancel' | 'pause' | 'rate', purge: boolean, bytesPerS?: number | null }
+
+/** A cap as the `rate` flag on a job's hash keeps it: `none` for no cap. */
+const rateFlag = (bytesPerS: number | null): string => bytesPerS === null ? 'none' : String(bytesPerS)
+const rateOfFlag = (flag: string): number | null => flag === 'none' ? null : Number(flag)
 
 /**
  * The jobs of every replica that shares one Redis. A job is a hash (its JSON, its status, its epoch
@@ -102,7 +106,7 @@ export class RedisJobStore implements JobStore {
     this.#log = options.log
     this.#now = options.now ?? Date.now
     this.#keys = keysOf(options.keyPrefix)
-    for (const [name, lua] of Object.entries({ CREATE, CLAIM, WRITE, RENEW, RESTORE, REAP, HOLD, OUTBOX_TAKE })) {
+    for (const [name, lua] of Object.entries({ CREATE, CLAIM, WRITE, RATE, RENEW, RESTORE, REAP, HOLD, OUTBOX_TAKE })) {
       this.#redis.defineCommand(`mdJob${name}`, { lua })
     }
     this.#subscriber = this.#redis.duplicate()
@@ -264,8 +268,56 @@ export class RedisJobStore implements JobStore {
     await this.#request({ jobId, kind: 'pause', purge: false }, 'pause', '1')
   }
 
+  async setByteRate (jobId: string, bytesPerS: number | null): Promise<DownloadJob> {
+    const own = this.#own.get(jobId)
+    if (own !== undefined) return this.#ownByteRate(own, bytesPerS)
+    const current = await this.#current(jobId)
+    if (isFinal(current.status)) throw new JobTransitionError(jobId, current.status, 'byte_rate')
+    if (!RUNNING.has(current.status)) {
+      // Queued or paused: nobody runs it, so it is written here, unless a replica takes it meanwhile.
+      const request = await this.request(jobId)
+      const next = snapshot({ ...current, max_bytes_per_s: bytesPerS, updated_at: this.#stamp() })
+      const [outcome, before] = await this.#rate(jobId, 'queued paused', '', next, request, bytesPerS)
+      if (outcome === 'unknown') throw new JobUnknownError(jobId)
+      if (outcome === 'ok') {
+        this.#emit(next)
+        return next
+      }
+      if (!RUNNING.has(before as JobState)) throw new JobTransitionError(jobId, before as JobState, 'byte_rate')
+    }
+    // It runs on another replica: that one changes its run and writes the job.
+    await this.#request({ jobId, kind: 'rate', purge: false, bytesPerS }, 'rate', rateFlag(bytesPerS))
+    return current
+  }
+
+  async #ownByteRate (own: OwnJob, bytesPerS: number | null): Promise<DownloadJob> {
+    const jobId = own.job.job_id
+    own.job = snapshot({ ...own.job, max_bytes_per_s: bytesPerS, updated_at: this.#stamp() })
+    if (own.request !== undefined) own.request = { ...own.request, maxBytesPerS: bytesPerS }
+    try {
+      const [outcome] = await this.#rate(jobId, 'downloading verifying', own.token, own.job, own.request, bytesPerS)
+      if (outcome === 'lost') {
+        this.#lost(own)
+        throw new JobLeaseLostError(jobId)
+      }
+      if (outcome !== 'ok') own.unsaved = true
+    } catch (err) {
+      if (!(err instanceof MdStateStoreUnavailableError)) throw err
+      // Redis away: the heartbeat writes the job (its cap with it) once it answers.
+      own.unsaved = true
+    }
+    this.#emit(own.job)
+    return own.job
+  }
+
+  async #rate (jobId: string, allowed: string, token: string, job: DownloadJob, request: DownloadRequest | undefined,
+    bytesPerS: number | null): Promise<ScriptReply> {
+    return this.#script('RATE', [this.#keys.job(jobId), this.#keys.lease(jobId)],
+      [jobId, allowed, token, JSON.stringify(job), request === undefined ? '' : JSON.stringify(request), this.#keys.changes, this.#message(job), rateFlag(bytesPerS)])
+  }
+
   /** A command to the replica that runs a job: told at once, and kept on the job for its heartbeat (a message can be missed). */
-  async #request (message: CommandMessage, field: 'cancel' | 'pause', value: string): Promise<void> {
+  async #request (message: CommandMessage, field: 'cancel' | 'pause' | 'rate', value: string): Promise<void> {
     await this.#ask(async () => {
       await this.#redis.hset(this.#keys.job(message.jobId), field, value)
       await this.#redis.publish(this.#keys.commands, JSON.stringify(message))
@@ -391,7 +443,7 @@ export class RedisJobStore implements JobStore {
   /** Renews the lease: `lost` when another replica holds the job now; `restored` when Redis had lost it and it was written back. */
   async #renew (own: OwnJob): Promise<'held' | 'lost' | 'restored'> {
     const jobId = own.job.job_id
-    const [state, cancel, pause] = await this.#script('RENEW', [this.#keys.lease(jobId), this.#keys.job(jobId), this.#keys.running],
+    const [state, cancel, pause, rate] = await this.#script('RENEW', [this.#keys.lease(jobId), this.#keys.job(jobId), this.#keys.running],
       [own.token, this.#leaseMs, own.epoch, jobId])
     if (state === 'lost') return 'lost'
     if (state === 'gone') {
@@ -399,6 +451,10 @@ export class RedisJobStore implements JobStore {
         [jobId, JSON.stringify(own.job), own.request === undefined ? '' : JSON.stringify(own.request), own.job.status, own.epoch, own.token, this.#leaseMs])
       this.#log?.info({ job_id: jobId }, 'Redis had lost this job: its replica wrote it back')
       return 'restored'
+    }
+    // A cap asked for and not yet written (its message missed): the run is told again.
+    if (rate !== undefined && rate !== '' && rateOfFlag(rate) !== (own.job.max_bytes_per_s ?? null)) {
+      this.#commands.emit('command', { jobId, kind: 'rate', purge: false, bytesPerS: rateOfFlag(rate) } satisfies RunCommand)
     }
     if (cancel !== '' && !own.cancelTold) {
       own.cancelTold = true
@@ -455,8 +511,10 @@ export class RedisJobStore implements JobStore {
       const back = snapshot(applyTransition(current, to, {}, this.#stamp()))
       const [outcome] = await this.#write(jobId, to, '', back, true)
       if (outcome === 'ok') this.#emit(back)
-      const cancel = await this.#redis.hget(this.#keys.job(jobId), 'cancel')
+      const [cancel, rate] = await this.#redis.hmget(this.#keys.job(jobId), 'cancel', 'rate')
       if (cancel !== null) await this.transition(jobId, 'cancelled').catch(() => {})
+      // A cap its replica was asked for and died before writing: written now, for whoever takes it up.
+      else if (typeof rate === 'string' && outcome === 'ok') await this.setByteRate(jobId, rateOfFlag(rate)).catch(() => {})
     }
     // A slot may have freed anywhere: whoever has room takes the next queued job.
     this.#queueChanges.emit('changed')
@@ -484,6 +542,10 @@ export class RedisJobStore implements JobStore {
         const command = JSON.parse(text) as CommandMessage
         const own = this.#own.get(command.jobId)
         if (own === undefined || own.cancelTold) return
+        if (command.kind === 'rate') {
+          this.#commands.emit('command', { jobId: command.jobId, kind: 'rate', purge: false, bytesPerS: command.bytesPerS ?? null } satisfies RunCommand)
+          return
+        }
         if (command.kind === 'pause') {
           if (own.pauseTold) return
           own.pauseTold = true

@@ -45,6 +45,7 @@ const DOWNLOAD_CALLS: InjectOptions[] = [
   { method: 'POST', url: '/api/download-model', payload: { model_id: 'org/tiny' } },
   { method: 'POST', url: '/api/download-model?model_id=org/tiny' },
   { method: 'DELETE', url: '/api/downloads/no-such-job' },
+  { method: 'PATCH', url: '/api/downloads/no-such-job', payload: { max_bytes_per_s: 0 } },
   { method: 'POST', url: '/api/downloads/no-such-job/pause' },
   { method: 'POST', url: '/api/downloads/no-such-job/resume' },
   { method: 'POST', url: '/api/providers/huggingface/check' }
@@ -205,6 +206,7 @@ t.test('every route declares its scope, and the OpenAPI document shows it', asyn
     'POST /api/providers/{name}/models/validate': 'read',
     'POST /api/download-model': 'download',
     'DELETE /api/downloads/{job_id}': 'download',
+    'PATCH /api/downloads/{job_id}': 'download',
     'POST /api/downloads/{job_id}/pause': 'download',
     'POST /api/downloads/{job_id}/resume': 'download',
     'POST /api/providers/{name}/check': 'download',
