@@ -4,7 +4,7 @@ import { MdValidationError } from '../src/errors.js'
 import type { DownloadRequest } from '../src/downloads/download-manager.js'
 import { parsePatternList } from '../src/hub/file-patterns.js'
 import { validateRepoId, validateRevision } from '../src/hub/repo-id.js'
-import type { DownloadInput } from './schemas/downloads.js'
+import type { DownloadInput, VerifyInput } from './schemas/downloads.js'
 
 /**
  * n8n users send parameters in the query string or a JSON body: both count, the body wins. Both are
@@ -36,4 +36,15 @@ export function byteRate (value: number | null | undefined, field: string): numb
   if (value === undefined || value === null || value === 0) return null
   if (value < MAX_BYTES_PER_S_MIN) throw new MdValidationError(`${field} must be 0 (no cap) or at least ${MAX_BYTES_PER_S_MIN} bytes per second`)
   return value
+}
+
+/** A verify request: a cached revision to re-hash, and whether to fetch the bad files again. */
+export function verifyRequest (params: VerifyInput, allowedCallbackHosts: AllowedHost[] | undefined): DownloadRequest {
+  return {
+    modelId: requiredModelId(params),
+    revision: params.revision === undefined ? 'main' : validateRevision(params.revision),
+    kind: 'verify',
+    repair: params.repair === true,
+    callbackUrl: params.callback_url === undefined ? undefined : checkCallbackUrl(params.callback_url, allowedCallbackHosts)
+  }
 }

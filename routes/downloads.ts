@@ -9,8 +9,8 @@ import type { DownloadManager } from '../src/downloads/download-manager.js'
 import { MdJobNotFoundError } from '../src/errors.js'
 import { validateRepoId } from '../src/hub/repo-id.js'
 import { RefTo } from '../src/json-schema.js'
-import { byteRate, downloadRequest, mergeParams } from './download-input.js'
-import { DownloadList, DownloadParams, DownloadPlan, DownloadProgress, type DownloadInput } from './schemas/downloads.js'
+import { byteRate, downloadRequest, mergeParams, verifyRequest } from './download-input.js'
+import { DownloadList, DownloadParams, DownloadPlan, DownloadProgress, VerifyParams, type DownloadInput } from './schemas/downloads.js'
 
 const jobRef = (description: string) => RefTo(DownloadJobSchema, { description })
 const JobIdParams = Type.Object({ job_id: Type.String({ description: 'The job_id a download answered with' }) })
@@ -26,6 +26,7 @@ const downloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addSchema(DownloadJobSchema)
   app.addSchema(DownloadPlan)
   app.addSchema(DownloadProgress)
+  app.addSchema(VerifyParams)
 
   app.post('/download-model', {
     // A plan (auto=false) downloads nothing: a read key may ask for one.
@@ -106,6 +107,40 @@ const downloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
     const { job, outcome } = await app.downloads.start(download)
+    reply.header('location', `/api/downloads/${job.job_id}`)
+    reply.code(outcome === 'created' ? 202 : 200)
+    return job
+  })
+
+  app.post('/models/verify', {
+    config: { scope: 'download' },
+    schema: {
+      operationId: 'verifyModel',
+      summary: 'Verify a cached model, and repair it',
+      description: [
+        'Re-hashes every file of a cached revision offline, from what the cache itself records, as `hf cache verify` checks a file:',
+        'an LFS file\'s blob is named by its sha256, any other file\'s by its git blob sha1. Nothing is asked of the Hub.',
+        'It runs as a job (`kind: "verify"`) in /api/downloads/{job_id}, with progress by bytes hashed, and takes no download slot (MAX_CONCURRENT_JOBS);',
+        'it ends `complete` with `verify: {mismatched, missing, unchecked}` (paths), whatever it found.',
+        'With `repair=true` it then removes the mismatched blobs and fetches exactly the mismatched and missing files again, at the same commit, checking their hashes as every download does;',
+        'meanwhile its status is `downloading` and its counts are those of the files it fetches, and it ends with `verify.repaired`.',
+        'Answers 202 with the job and a `Location`; 200 with the same verify when it is already queued or running.',
+        'A model being verified is never evicted, and deleting it answers 409 as for a download. Parameters may come in the query string or a JSON body (the body wins).'
+      ].join(' '),
+      tags: ['models'],
+      querystring: RefTo(VerifyParams),
+      body: Type.Union([RefTo(VerifyParams), Type.Null()]),
+      response: {
+        200: jobRef('The same verify, already queued or running'),
+        202: jobRef('Started; Location points to the job'),
+        400: errorRef('A bad parameter, or a callback_url that is not allowed'),
+        404: errorRef('MD_MODEL_NOT_CACHED: that model or revision is not in the cache'),
+        503: errorRef('MD_STATE_STORE_UNAVAILABLE: REDIS_URL is set and Redis does not answer (Retry-After)')
+      }
+    }
+  }, async (request, reply) => {
+    const verify = verifyRequest(mergeParams(request.query, request.body), app.config.callbacks.allowedHosts)
+    const { job, outcome } = await app.downloads.verify(verify)
     reply.header('location', `/api/downloads/${job.job_id}`)
     reply.code(outcome === 'created' ? 202 : 200)
     return job

@@ -30,6 +30,17 @@ export const DownloadParams = Type.Object({
 }, { $id: 'DownloadParams', title: 'DownloadParams', description: 'Parameters may come in the query string, a JSON body, or both (the body wins)' })
 export type DownloadInput = Static<typeof DownloadParams>
 
+export const VerifyParams = Type.Object({
+  model_id: Type.Optional(Type.String({ description: 'Required. The cached model, `org/name`', examples: ['Qwen/Qwen2.5-0.5B-Instruct'] })),
+  revision: Type.Optional(Type.String({ description: 'A branch, tag or commit the cache has; default main' })),
+  repair: Type.Optional(Type.Boolean({ description: 'true: fetch the mismatched and missing files again from the Hub once they are found (only those); default false, which asks nothing of the Hub' })),
+  callback_url: Type.Optional(Type.String({
+    maxLength: 2048,
+    description: 'POSTed the job when it ends, as for a download. http(s) only, no credentials, and its host must be listed in CALLBACK_ALLOWED_HOSTS'
+  }))
+}, { $id: 'VerifyParams', title: 'VerifyParams', description: 'Parameters may come in the query string, a JSON body, or both (the body wins)' })
+export type VerifyInput = Static<typeof VerifyParams>
+
 export const DownloadPlan = Type.Object({
   model_id: Type.String(),
   revision: Type.String(),

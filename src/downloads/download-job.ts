@@ -25,9 +25,21 @@ export const JobWaitingSchema = Type.Object({
 }, { additionalProperties: false, description: 'Present while a queued job waits for the Hub to take calls again; it starts then' })
 export type JobWaiting = Static<typeof JobWaitingSchema>
 
+export const JOB_KINDS = ['download', 'verify'] as const
+export type JobKind = (typeof JOB_KINDS)[number]
+
+export const VerifyResultSchema = Type.Object({
+  mismatched: Type.Array(Type.String(), { description: 'Files whose content does not hash to the name of the blob they link to' }),
+  missing: Type.Array(Type.String(), { description: 'Files whose link points to a blob that is not in the cache' }),
+  unchecked: Type.Array(Type.String(), { description: 'Files the cache records no hash for (a copied file, a link out of blobs/): not checked' }),
+  repaired: Type.Optional(Type.Array(Type.String(), { description: 'With repair=true: the mismatched and missing files fetched again from the Hub and checked' }))
+}, { additionalProperties: false, description: 'A verify job\'s findings, once every file is checked' })
+export type VerifyResult = Static<typeof VerifyResultSchema>
+
 /** A download as the API shows it; the job store (job-store.ts) is the only code that changes one. */
 export const DownloadJobSchema = Type.Object({
   job_id: Type.String({ format: 'uuid' }),
+  kind: Type.Optional(LiteralUnion(JOB_KINDS, { description: 'download (the default), or verify: a re-hash of a cached revision (POST /api/models/verify)' })),
   model_id: Type.String(),
   revision: Type.String({ description: 'As requested' }),
   commit: Type.String({ description: 'The commit the revision resolved to; empty while the job waits for the Hub to be asked (`waiting`)' }),
@@ -51,6 +63,7 @@ export const DownloadJobSchema = Type.Object({
   updated_at: Type.String({ format: 'date-time' }),
   completed_at: Nullable(Type.String({ format: 'date-time' }), 'When the job ended'),
   error: Type.Union([JobErrorSchema, Type.Null()], { description: 'Why the job ended in error or was stopped' }),
-  callback: Type.Union([CallbackStateSchema, Type.Null()], { description: 'The delivery of the completion callback; null without callback_url' })
+  callback: Type.Union([CallbackStateSchema, Type.Null()], { description: 'The delivery of the completion callback; null without callback_url' }),
+  verify: Type.Optional(VerifyResultSchema)
 }, { $id: 'DownloadJob', title: 'DownloadJob', additionalProperties: false })
 export type DownloadJob = Static<typeof DownloadJobSchema>

@@ -1,7 +1,9 @@
 import { newCallbackState, type CallbackSender, type CallbackState } from '../callbacks/callback-sender.js'
 import type { DefaultModelStore } from '../cache/default-model-store.js'
 import { diskSpace } from '../cache/disk-space.js'
-import { JOB_END_CODES, MdJobEndedError, MdJobNotFoundError, MdShuttingDownError, MdStateStoreUnavailableError } from '../errors.js'
+import { resolveCachedCommit } from '../cache/cache-delete.js'
+import { snapshotEntries } from '../cache/snapshot-verify.js'
+import { JOB_END_CODES, MdJobEndedError, MdJobNotFoundError, MdModelNotCachedError, MdShuttingDownError, MdStateStoreUnavailableError } from '../errors.js'
 import type { HubClient } from '../hub/hub-client.js'
 import { isFinal, type DownloadJob, type JobError, type JobStatus } from './download-job.js'
 import { insufficientStorage, jobError, SHUTDOWN_BEFORE_START, SHUTDOWN_DURING } from './job-errors.js'
@@ -9,7 +11,8 @@ import { JobLeaseLostError, JobTransitionError, RUNNING, type DueCallback, type 
 import { planDownload, type DownloadPlan, type DownloadRequest } from './download-plan.js'
 import { JobRun, type Logger, type RunContext } from './job-run.js'
 import { FinalWaiters } from './final-waiters.js'
-import { newJob } from './new-job.js'
+import { newJob, newVerifyJob } from './new-job.js'
+import { VerifyRun, verifyTotals } from './verify-run.js'
 import { plannedProgress, planWhenHubAllows, providerWait, unknownPlan } from './provider-wait.js'
 import { sameDownload } from './same-download.js'
 import { LeftoverSweep } from './leftover-sweep.js'
@@ -146,7 +149,7 @@ export class DownloadManager {
     }
     this.#options.log.info({ job_id: saved.job_id, model_id: saved.model_id }, 'download resumed after a restart')
     try {
-      return (await this.#begin(request, saved)).job
+      return (await (request.kind === 'verify' ? this.#beginVerify(request, saved) : this.#begin(request, saved))).job
     } catch (err) {
       // Stopped again before it could start: still interrupted in the store, for the start after this one.
       if (!this.#closing) await this.#finish(saved.job_id, 'error', jobError(err))
@@ -222,6 +225,33 @@ export class DownloadManager {
     }
     await this.pump()
     // As it is once a free slot has taken it: downloading then, queued otherwise.
+    return { job: await this.get(job.job_id), outcome: 'created' }
+  }
+
+  /**
+   * Re-hashes a cached revision offline, as a job (`kind: verify`) that takes no download slot; with
+   * `repair`, it then fetches the bad files again. The same verify unfinished is answered instead.
+   */
+  async verify (request: DownloadRequest): Promise<{ job: DownloadJob, outcome: StartOutcome }> {
+    const verify: DownloadRequest = { ...request, kind: 'verify' }
+    const existing = await this.#store.findUnfinished(verify)
+    if (existing !== undefined) return { job: existing, outcome: 'existing' }
+    return this.#beginVerify(verify)
+  }
+
+  async #beginVerify (request: DownloadRequest, saved?: DownloadJob): Promise<{ job: DownloadJob, outcome: StartOutcome }> {
+    const { cacheDir } = this.#options
+    // After a restart: the commit it was verifying, even if the branch has moved since.
+    const commit = saved?.commit ?? await resolveCachedCommit(cacheDir, request.modelId, request.revision)
+    const entries = commit === undefined ? [] : await snapshotEntries(cacheDir, request.modelId, commit)
+    if (commit === undefined || entries.length === 0) {
+      throw new MdModelNotCachedError(`${request.modelId}@${request.revision} is not in the cache, so there is nothing to verify`)
+    }
+    if (this.#closing) throw new MdShuttingDownError()
+    const job = newVerifyJob(request, commit, verifyTotals(entries), new Date(this.#ctx.now()).toISOString(), saved)
+    const { job: queued, created } = await this.#store.create(job, request)
+    if (!created) return { job: queued, outcome: 'existing' }
+    await this.pump()
     return { job: await this.get(job.job_id), outcome: 'created' }
   }
 
@@ -482,6 +512,7 @@ export class DownloadManager {
   }
 
   async #run (job: DownloadJob, own: OwnRun): Promise<void> {
+    if (job.kind === 'verify') return this.#runVerify(job, own)
     const jobId = job.job_id
     try {
       const plan = this.#plans.get(jobId) ?? await planWhenHubAllows(async () => this.#planAgain(job), own.stop.signal)
@@ -499,6 +530,33 @@ export class DownloadManager {
       if (free < run.remainingBytes) throw insufficientStorage(job.model_id, run.remainingBytes, free)
       // Which replica runs which job, for whoever reads the logs of several.
       this.#options.log.info({ job_id: jobId, model_id: job.model_id, bytes_remaining: run.remainingBytes }, 'download running here')
+      await run.run()
+      await this.#finish(jobId, 'complete')
+    } catch (err) {
+      await this.#stopped(jobId, own, err).catch((failed: unknown) => {
+        this.#options.log.warn({ job_id: jobId, reason: (failed as Error).message }, 'the end of the job could not be recorded')
+      })
+    }
+  }
+
+  async #runVerify (job: DownloadJob, own: OwnRun): Promise<void> {
+    const jobId = job.job_id
+    try {
+      const request = await this.#store.request(jobId)
+      const run = new VerifyRun(this.#ctx, job, request?.repair === true, {
+        makeRoom: async (modelId, bytes) => {
+          await this.#quota?.makeRoom(modelId, bytes)
+          const free = (await diskSpace(this.#options.cacheDir)).free_bytes
+          if (free < bytes) throw insufficientStorage(modelId, bytes, free)
+        },
+        onRepair: (repair) => {
+          own.run = repair
+          repair.setByteRate(job.max_bytes_per_s ?? null)
+        }
+      })
+      own.stop.signal.addEventListener('abort', () => run.controller.abort(own.stop.signal.reason), { once: true })
+      if (own.stop.signal.aborted) run.controller.abort(own.stop.signal.reason)
+      this.#options.log.info({ job_id: jobId, model_id: job.model_id, commit: job.commit }, 'verify running here')
       await run.run()
       await this.#finish(jobId, 'complete')
     } catch (err) {

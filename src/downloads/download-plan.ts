@@ -20,6 +20,10 @@ export interface DownloadRequest {
   maxBytesPerS?: number | null | undefined
   /** false: a Hub cooling down fails the request (503) instead of queueing the job until it ends. */
   waitForProvider?: boolean | undefined
+  /** `verify`: re-hash the cached revision (POST /api/models/verify) instead of downloading it. */
+  kind?: 'verify' | undefined
+  /** A verify job: fetch the mismatched and missing files again once they are found. */
+  repair?: boolean | undefined
 }
 
 export interface PlannedFile extends HubFile {

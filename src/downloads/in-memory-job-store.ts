@@ -6,7 +6,7 @@ import type { JobJournal, UnfinishedEntry } from './job-journal.js'
 import type { Logger } from './job-run.js'
 import { sameDownload } from './same-download.js'
 import {
-  applyProgress, applyTransition, checkTransition, RUNNING, snapshot, JobTransitionError, JobUnknownError,
+  applyProgress, applyTransition, checkTransition, RUNNING, snapshot, takenStatus, takesSlot, JobTransitionError, JobUnknownError,
   type DueCallback, type InterruptedJob, type JobProgress, type JobState, type JobStore, type RunCommand, type TransitionOptions
 } from './job-store.js'
 
@@ -113,14 +113,16 @@ export class InMemoryJobStore implements JobStore {
   }
 
   async claim (maxRunning: number): Promise<DownloadJob | undefined> {
-    if ((await this.counts()).running >= maxRunning) return undefined
+    // A verify job takes no download slot: it is taken whenever it is queued.
+    const slotFree = this.#unfinishedRecords().filter((record) => RUNNING.has(record.job.status) && takesSlot(record.job)).length < maxRunning
     let next: JobRecord | undefined
     for (const record of this.#queuedRecords()) {
       // A job waiting for the Hub's cooldown is not taken before it ends.
       if (record.job.waiting !== undefined && Date.parse(record.job.waiting.until) > this.#now()) continue
+      if (!slotFree && takesSlot(record.job)) continue
       if (next === undefined || record.queuedSeq! < next.queuedSeq!) next = record
     }
-    return next === undefined ? undefined : this.#transition(next.job.job_id, 'downloading', {})
+    return next === undefined ? undefined : this.#transition(next.job.job_id, takenStatus(next.job), {})
   }
 
   async transition (jobId: string, to: JobStatus, options: TransitionOptions = {}): Promise<DownloadJob> {

@@ -1,5 +1,5 @@
 import type { CallbackState } from '../callbacks/callback-sender.js'
-import { isFinal, type DownloadJob, type JobError, type JobStatus } from './download-job.js'
+import { isFinal, type DownloadJob, type JobError, type JobKind, type JobStatus, type VerifyResult } from './download-job.js'
 import type { DownloadRequest } from './download-plan.js'
 import type { UnfinishedEntry } from './job-journal.js'
 
@@ -23,10 +23,12 @@ export const TRANSITIONS: Readonly<Record<JobState, readonly JobStatus[]>> = {
   // Taken up again at a start: queued (or complete from the cache), or in error when it cannot be
   // planned; paused again when it was paused.
   interrupted: ['queued', 'complete', 'error', 'paused'],
-  queued: ['downloading', 'cancelled', 'paused'],
+  // A verify job is taken straight to verifying (it takes no download slot).
+  queued: ['downloading', 'verifying', 'cancelled', 'paused'],
   // Back to queued: the process that ran it stopped (a shared store) or died, and another takes it over.
   downloading: ['verifying', 'error', 'cancelled', 'queued', 'paused'],
-  verifying: ['complete', 'error', 'cancelled', 'queued', 'paused'],
+  // A verify job with repair=true fetches the bad files again (downloading), then checks them.
+  verifying: ['complete', 'error', 'cancelled', 'queued', 'paused', 'downloading'],
   // Paused by the user: its transfers closed, its partial files kept, no slot taken. Resumed, it
   // queues again (and fetches only what is missing).
   paused: ['queued', 'cancelled'],
@@ -51,7 +53,15 @@ export interface JobProgress {
   commit?: string
   bytes_total?: number
   files_total?: number
+  /** Told by a verify job once its files are checked (and again once repaired). */
+  verify?: VerifyResult
 }
+
+/** The status a job is taken from the queue to: a verify job checks, a download downloads. */
+export const takenStatus = (job: { kind?: JobKind | undefined }): 'verifying' | 'downloading' => job.kind === 'verify' ? 'verifying' : 'downloading'
+
+/** A job that holds one of the download slots (MAX_CONCURRENT_JOBS) while it runs: a verify job does not. */
+export const takesSlot = (job: { kind?: JobKind | undefined }): boolean => job.kind !== 'verify'
 
 export interface TransitionOptions {
   /** Why it ended (error, cancelled); null otherwise. */
@@ -239,7 +249,9 @@ export function checkTransition (jobId: string, from: JobState, to: JobStatus): 
 }
 
 export function copyProgress (progress: JobProgress): JobProgress {
-  return { ...progress, current_files: [...progress.current_files] }
+  const copy = { ...progress, current_files: [...progress.current_files] }
+  if (progress.verify !== undefined) copy.verify = structuredClone(progress.verify)
+  return copy
 }
 
 const frozenCopy = <T>(items: T[] | null): T[] | null => items === null ? null : Object.freeze([...items]) as T[]

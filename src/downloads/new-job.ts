@@ -10,6 +10,7 @@ import type { DownloadPlan, DownloadRequest } from './download-plan.js'
 export function newJob (request: DownloadRequest, plan: DownloadPlan, now: string, saved?: DownloadJob): DownloadJob {
   return {
     job_id: saved?.job_id ?? randomUUID(),
+    kind: request.kind ?? 'download',
     model_id: request.modelId,
     revision: request.revision,
     commit: plan.commit,
@@ -34,4 +35,17 @@ export function newJob (request: DownloadRequest, plan: DownloadPlan, now: strin
     error: null,
     callback: request.callbackUrl === undefined ? null : newCallbackState(request.callbackUrl)
   }
+}
+
+/**
+ * A verify job as it is first shown: the cached revision's commit, and its totals (every distinct
+ * blob its snapshot links to); nothing is hashed yet.
+ */
+export function newVerifyJob (
+  request: DownloadRequest, commit: string, totals: { bytes: number, files: number }, now: string, saved?: DownloadJob
+): DownloadJob {
+  const plan: DownloadPlan = {
+    model_id: request.modelId, revision: request.revision, commit, files: [], bytes_total: totals.bytes, bytes_cached: 0, bytes_missing: 0, free_bytes: 0
+  }
+  return { ...newJob({ ...request, kind: 'verify' }, plan, now, saved), files_total: totals.files }
 }

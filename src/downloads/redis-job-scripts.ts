@@ -11,7 +11,8 @@ const FINAL = "s == 'complete' or s == 'error' or s == 'cancelled'"
  * does unfinished (the `same` key: model, revision, patterns, callback) is joined, not queued twice.
  * Ended jobs beyond the history bound are let go, oldest first.
  * KEYS: job hash, list, queue, same, seq. ARGV: id, job JSON, request JSON, status, limit, job key prefix, channel, message,
- * not before (ms since the epoch: a job waiting for the Hub's cooldown is not taken earlier; 0 for none).
+ * not before (ms since the epoch: a job waiting for the Hub's cooldown is not taken earlier; 0 for none),
+ * kind (verify, or '' for a download).
  */
 export const CREATE = `
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -25,6 +26,7 @@ if ARGV[4] == 'queued' then
 end
 local order = redis.call('INCR', KEYS[5])
 redis.call('HSET', KEYS[1], 'job', ARGV[2], 'status', ARGV[4], 'epoch', 0, 'order', order, 'not_before', ARGV[9] or '0')
+if ARGV[10] and ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'kind', ARGV[10]) end
 redis.call('ZADD', KEYS[2], order, ARGV[1])
 if ARGV[4] == 'queued' then
   redis.call('HSET', KEYS[1], 'request', ARGV[3], 'same', KEYS[4])
@@ -48,23 +50,29 @@ return {'created', ''}
 `
 
 /**
- * Takes the queued job that has waited longest, if fewer than the limit run: → downloading, with a
- * new epoch and a lease of this replica's (`replica:epoch`, expiring unless renewed).
+ * Takes the queued job that has waited longest, if fewer downloads than the limit run: → downloading, with a
+ * new epoch and a lease of this replica's (`replica:epoch`, expiring unless renewed). A verify job
+ * (`kind` verify) takes no download slot: it is taken whenever it is queued, → verifying.
  * Jobs whose `not_before` is still ahead (waiting for the Hub's cooldown) stay where they are.
  * KEYS: queue, running. ARGV: max running, job key prefix, lease key prefix, replica id, lease ms, now (ms).
  * Answers nil, or {id, epoch, job JSON, request JSON}.
  */
 export const CLAIM = `
-if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[1]) then return false end
+local downloads = 0
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if redis.call('HGET', ARGV[2] .. id, 'kind') ~= 'verify' then downloads = downloads + 1 end
+end
+local full = downloads >= tonumber(ARGV[1])
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local key = ARGV[2] .. id
   local status = redis.call('HGET', key, 'status')
   local due = tonumber(redis.call('HGET', key, 'not_before') or '0') <= tonumber(ARGV[6] or '0')
+  local verify = redis.call('HGET', key, 'kind') == 'verify'
   if status ~= 'queued' then redis.call('ZREM', KEYS[1], id) end
-  if status == 'queued' and due then
+  if status == 'queued' and due and (verify or not full) then
     redis.call('ZREM', KEYS[1], id)
     local epoch = redis.call('HINCRBY', key, 'epoch', 1)
-    redis.call('HSET', key, 'status', 'downloading')
+    redis.call('HSET', key, 'status', verify and 'verifying' or 'downloading')
     redis.call('SADD', KEYS[2], id)
     redis.call('SET', ARGV[3] .. id, ARGV[4] .. ':' .. epoch, 'PX', ARGV[5])
     return {id, tostring(epoch), redis.call('HGET', key, 'job'), redis.call('HGET', key, 'request') or ''}
@@ -168,12 +176,13 @@ return {'ok', status}
 /**
  * Puts back a job this replica runs that Redis no longer has (it restarted without persistence):
  * its owner writes what it knows. KEYS: job hash, list, running, lease, same, seq.
- * ARGV: id, job JSON, request JSON or '', status, epoch, token, lease ms.
+ * ARGV: id, job JSON, request JSON or '', status, epoch, token, lease ms, kind (verify, or '').
  */
 export const RESTORE = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local order = redis.call('INCR', KEYS[6])
 redis.call('HSET', KEYS[1], 'job', ARGV[2], 'status', ARGV[4], 'epoch', ARGV[5], 'order', order)
+if ARGV[8] and ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'kind', ARGV[8]) end
 redis.call('ZADD', KEYS[2], order, ARGV[1])
 local s = ARGV[4]
 if not (${FINAL}) then

@@ -10,7 +10,7 @@ import type { DownloadRequest } from './download-plan.js'
 import type { Logger } from './job-run.js'
 import { sameDownloadKey } from './same-download.js'
 import {
-  applyProgress, applyTransition, checkTransition, JobLeaseLostError, JobTransitionError, JobUnknownError, RUNNING, snapshot,
+  applyProgress, applyTransition, checkTransition, JobLeaseLostError, JobTransitionError, JobUnknownError, RUNNING, snapshot, takenStatus,
   type DueCallback, type InterruptedJob, type JobProgress, type JobState, type JobStore, type RunCommand, type TransitionOptions
 } from './job-store.js'
 import { CLAIM, CREATE, HOLD, OUTBOX_TAKE, RATE, REAP, RENEW, RESTORE, WRITE } from './redis-job-scripts.js'
@@ -175,7 +175,7 @@ export class RedisJobStore implements JobStore {
     const [outcome, detail] = await this.#script('CREATE',
       [this.#keys.job(job.job_id), this.#keys.list, this.#keys.queue, this.#keys.same(request), this.#keys.seq],
       [job.job_id, JSON.stringify(made), JSON.stringify(request), to, this.#limit, this.#keys.jobPrefix, this.#keys.changes, this.#message(made),
-        made.waiting === undefined ? 0 : Date.parse(made.waiting.until)])
+        made.waiting === undefined ? 0 : Date.parse(made.waiting.until), made.kind === 'verify' ? 'verify' : ''])
     if (outcome === 'exists') throw new JobTransitionError(job.job_id, detail as JobStatus, to)
     if (outcome === 'joined') {
       const joined = await this.get(detail)
@@ -191,10 +191,11 @@ export class RedisJobStore implements JobStore {
     if (claimed === null) return undefined
     const [jobId, epoch, jobText, requestText] = claimed
     const taken: DownloadJob = { ...JSON.parse(jobText) as DownloadJob, status: 'queued' }
+    const status = takenStatus(taken)
     const own: OwnJob = {
       token: `${this.replicaId}:${epoch}`,
       epoch,
-      job: snapshot(applyTransition(taken, 'downloading', {}, this.#stamp())),
+      job: snapshot(applyTransition(taken, status, {}, this.#stamp())),
       request: requestText === '' ? undefined : JSON.parse(requestText) as DownloadRequest,
       dirty: false,
       unsaved: false,
@@ -204,7 +205,7 @@ export class RedisJobStore implements JobStore {
     this.#own.set(jobId, own)
     // Taken: it runs here whatever happens next. Redis gone between the two steps, the heartbeat
     // writes the job as it is once Redis answers (a job left taken and not run would hold its lease forever).
-    await this.#save(own, 'downloading').catch((err: unknown) => {
+    await this.#save(own, status).catch((err: unknown) => {
       if (!(err instanceof MdStateStoreUnavailableError)) throw err
       own.unsaved = true
     })
@@ -448,7 +449,7 @@ export class RedisJobStore implements JobStore {
     if (state === 'lost') return 'lost'
     if (state === 'gone') {
       await this.#script('RESTORE', [this.#keys.job(jobId), this.#keys.list, this.#keys.running, this.#keys.lease(jobId), this.#keys.sameOf(own.request), this.#keys.seq],
-        [jobId, JSON.stringify(own.job), own.request === undefined ? '' : JSON.stringify(own.request), own.job.status, own.epoch, own.token, this.#leaseMs])
+        [jobId, JSON.stringify(own.job), own.request === undefined ? '' : JSON.stringify(own.request), own.job.status, own.epoch, own.token, this.#leaseMs, own.job.kind === 'verify' ? 'verify' : ''])
       this.#log?.info({ job_id: jobId }, 'Redis had lost this job: its replica wrote it back')
       return 'restored'
     }

@@ -108,7 +108,8 @@ const plausible = new Map<string, unknown[]>(Object.entries({
   // No cap, or one far above what the sandbox moves: a cap a client could mean, which slows nothing here.
   max_bytes_per_s: [0, null, 1024 * 1024 * 1024],
   dry_run: [true],
-  detached: [true, false]
+  detached: [true, false],
+  repair: [false, true]
 }))
 
 /** How odd a parameter's value is: always (`odd`), never if the name is known (`tame`), or mostly not (`mixed`). */

@@ -14,7 +14,7 @@ import { documentedOperations, endlessStreams } from './route-catalogue.js'
 // cache directory is created, changed or deleted. FUZZ_SEED and FUZZ_RUNS replay or widen a run.
 
 const seed = Number(process.env.FUZZ_SEED ?? 20261122)
-const numRuns = Number(process.env.FUZZ_RUNS ?? 300)
+const numRuns = Number(process.env.FUZZ_RUNS ?? 400)
 const SECRETS = [KEY, OTHER_KEY, ...Object.values(TOKENS)]
 
 const jobIdOf = (res: LightMyRequestResponse): string | undefined => {

@@ -48,6 +48,7 @@ const DOWNLOAD_CALLS: InjectOptions[] = [
   { method: 'PATCH', url: '/api/downloads/no-such-job', payload: { max_bytes_per_s: 0 } },
   { method: 'POST', url: '/api/downloads/no-such-job/pause' },
   { method: 'POST', url: '/api/downloads/no-such-job/resume' },
+  { method: 'POST', url: '/api/models/verify', payload: { model_id: 'org/tiny' } },
   { method: 'POST', url: '/api/providers/huggingface/check' }
 ]
 const ADMIN_CALLS: InjectOptions[] = [
@@ -209,6 +210,7 @@ t.test('every route declares its scope, and the OpenAPI document shows it', asyn
     'PATCH /api/downloads/{job_id}': 'download',
     'POST /api/downloads/{job_id}/pause': 'download',
     'POST /api/downloads/{job_id}/resume': 'download',
+    'POST /api/models/verify': 'download',
     'POST /api/providers/{name}/check': 'download',
     'DELETE /api/delete-model': 'admin',
     'PUT /api/default-model': 'admin',
