@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type { CallbackState } from '../callbacks/callback-sender.js'
-import { isFinal, type DownloadJob, type JobStatus } from './download-job.js'
+import { isFinal, type DownloadJob, type JobKind, type JobStatus } from './download-job.js'
 import type { DownloadRequest } from './download-plan.js'
 import type { JobJournal, UnfinishedEntry } from './job-journal.js'
 import type { Logger } from './job-run.js'
@@ -96,7 +96,7 @@ export class InMemoryJobStore implements JobStore {
 
   async create (job: DownloadJob, request: DownloadRequest, to: 'queued' | 'complete' = 'queued'): Promise<{ job: DownloadJob, created: boolean }> {
     const existing = this.#records.get(job.job_id)
-    this.#check(job.job_id, existing === undefined ? 'new' : this.#state(existing), to)
+    this.#check(job.job_id, existing === undefined ? 'new' : this.#state(existing), to, job.kind)
     const same = to === 'queued' ? this.#findUnfinished(request) : undefined
     if (same !== undefined) return { job: same, created: false }
     const record: JobRecord = { job: { ...structuredClone(job), status: 'queued' }, request: structuredClone(request) }
@@ -131,7 +131,7 @@ export class InMemoryJobStore implements JobStore {
 
   #transition (jobId: string, to: JobStatus, options: TransitionOptions): DownloadJob {
     const record = this.#record(jobId)
-    this.#check(jobId, this.#state(record), to)
+    this.#check(jobId, this.#state(record), to, record.job.kind)
     if (isFinal(to)) {
       this.#end(record, to as 'complete' | 'error' | 'cancelled', options)
     } else {
@@ -207,8 +207,8 @@ export class InMemoryJobStore implements JobStore {
     return record.resumeAs === undefined ? record.job.status : 'interrupted'
   }
 
-  #check (jobId: string, from: JobState, to: JobStatus): void {
-    checkTransition(jobId, from, to)
+  #check (jobId: string, from: JobState, to: JobStatus, kind: JobKind | undefined): void {
+    checkTransition(jobId, from, to, kind)
   }
 
   #findUnfinished (request: DownloadRequest): DownloadJob | undefined {

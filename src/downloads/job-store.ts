@@ -23,18 +23,27 @@ export const TRANSITIONS: Readonly<Record<JobState, readonly JobStatus[]>> = {
   // Taken up again at a start: queued (or complete from the cache), or in error when it cannot be
   // planned; paused again when it was paused.
   interrupted: ['queued', 'complete', 'error', 'paused'],
-  // A verify job is taken straight to verifying (it takes no download slot).
-  queued: ['downloading', 'verifying', 'cancelled', 'paused'],
+  queued: ['downloading', 'cancelled', 'paused'],
   // Back to queued: the process that ran it stopped (a shared store) or died, and another takes it over.
   downloading: ['verifying', 'error', 'cancelled', 'queued', 'paused'],
-  // A verify job with repair=true fetches the bad files again (downloading), then checks them.
-  verifying: ['complete', 'error', 'cancelled', 'queued', 'paused', 'downloading'],
+  verifying: ['complete', 'error', 'cancelled', 'queued', 'paused'],
   // Paused by the user: its transfers closed, its partial files kept, no slot taken. Resumed, it
   // queues again (and fetches only what is missing).
   paused: ['queued', 'cancelled'],
   complete: [],
   error: [],
   cancelled: []
+}
+
+/**
+ * A verify job's table (POST /api/models/verify): the same but that it is taken from the queue
+ * straight to verifying (it checks before it downloads anything, and takes no download slot), and
+ * with repair=true goes on from verifying to downloading the bad files again, then verifying them.
+ */
+export const VERIFY_TRANSITIONS: Readonly<Record<JobState, readonly JobStatus[]>> = {
+  ...TRANSITIONS,
+  queued: ['verifying', 'cancelled', 'paused'],
+  verifying: [...TRANSITIONS.verifying, 'downloading']
 }
 
 /** Progress is told only while bytes move or files are checked. */
@@ -244,8 +253,9 @@ export function applyProgress (current: DownloadJob, progress: JobProgress, now:
   return { ...current, ...copyProgress(progress), updated_at: now }
 }
 
-export function checkTransition (jobId: string, from: JobState, to: JobStatus): void {
-  if (!TRANSITIONS[from].includes(to)) throw new JobTransitionError(jobId, from, to)
+export function checkTransition (jobId: string, from: JobState, to: JobStatus, kind?: JobKind): void {
+  const table = kind === 'verify' ? VERIFY_TRANSITIONS : TRANSITIONS
+  if (!table[from].includes(to)) throw new JobTransitionError(jobId, from, to)
 }
 
 export function copyProgress (progress: JobProgress): JobProgress {

@@ -217,7 +217,7 @@ export class RedisJobStore implements JobStore {
     const own = this.#own.get(jobId)
     if (own !== undefined) return this.#ownTransition(own, to, options)
     const current = await this.#current(jobId)
-    checkTransition(jobId, current.status, to)
+    checkTransition(jobId, current.status, to, current.kind)
     // Only the replica that runs a job changes it while it runs; others ask it (requestCancel).
     if (RUNNING.has(current.status)) throw new JobTransitionError(jobId, current.status, to)
     const next = snapshot(applyTransition(current, to, options, this.#stamp()))
@@ -392,7 +392,7 @@ export class RedisJobStore implements JobStore {
 
   async #ownTransition (own: OwnJob, to: JobStatus, options: TransitionOptions): Promise<DownloadJob> {
     const jobId = own.job.job_id
-    checkTransition(jobId, own.job.status, to)
+    checkTransition(jobId, own.job.status, to, own.job.kind)
     clearTimeout(own.timer)
     own.timer = undefined
     const before = own.job.status

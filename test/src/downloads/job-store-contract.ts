@@ -214,6 +214,26 @@ export function jobStoreContract (t: Test, makeStore: MakeStore): void {
     t.equal(await store.findUnfinished(requestFor('org/p2')), undefined)
   })
 
+  t.test('a verify job takes no download slot: taken to verifying while the slots are full, and its own table', async (t) => {
+    const { store } = await make(t)
+    const download = await created(store, requestFor('org/v1'))
+    const waiting = await created(store, requestFor('org/v2'))
+    const verifyRequest: DownloadRequest = { ...requestFor('org/v3'), kind: 'verify', repair: true }
+    const { job: verify } = await store.create({ ...jobFor(verifyRequest), kind: 'verify' }, verifyRequest)
+    t.equal((await store.claim(1))?.job_id, download.job_id, 'the download takes the one slot')
+    const taken = await store.claim(1)
+    t.match(taken, { job_id: verify.job_id, kind: 'verify', status: 'verifying' }, 'the verify is taken anyway, straight to verifying')
+    t.equal(await store.claim(1), undefined, 'the queued download still waits for the slot')
+    t.equal((await store.findUnfinished(verifyRequest))?.job_id, verify.job_id, 'the same verify finds it')
+    t.equal((await store.findUnfinished(requestFor('org/v3')))?.job_id, undefined, 'a download of that model is another job')
+    const result = { mismatched: ['a.bin'], missing: [], unchecked: [] }
+    t.match(store.progress(verify.job_id, { ...PROGRESS, current_files: [], verify: result }), { status: 'verifying', verify: result })
+    t.match(await store.transition(verify.job_id, 'downloading'), { status: 'downloading', verify: result }, 'a repair downloads after the check')
+    t.match(await store.transition(verify.job_id, 'verifying'), { status: 'verifying' })
+    t.match(await store.transition(verify.job_id, 'complete'), { status: 'complete', kind: 'verify', verify: result }, 'the findings stay on the ended job')
+    await refused(t, async () => store.transition(download.job_id, 'queued').then(async () => store.transition(waiting.job_id, 'verifying')), 'queued', 'verifying', 'a queued download still cannot skip to verifying')
+  })
+
   t.test('ended jobs beyond the history bound are let go, oldest first; unfinished ones never', async (t) => {
     const { store } = await make(t, { limit: 3 })
     const running = (await created(store, requestFor('org/f0'))).job_id
