@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { parse } from 'yaml'
 import { addExamplesModel, EXAMPLES_MODEL } from '../fakes/examples-model.js'
 import { FakeHub } from '../fakes/fake-hub.js'
@@ -63,7 +63,7 @@ t.test('every example runs unchanged in n8n and does what it is for', async (t) 
     }
   }
 
-  const runExample = async (file: string, timeoutMs?: number): Promise<Execution> => {
+  const runExample = async (t: Test, file: string, timeoutMs?: number): Promise<Execution> => {
     const workflow = read(file)
     const trigger = (workflow.nodes as Array<{ name: string, type: string }>).find((node) => /trigger/i.test(node.type))!
     const execution = await n8n.finished(await n8n.run(imported.get(file)!.id, trigger.name), timeoutMs)
@@ -73,7 +73,7 @@ t.test('every example runs unchanged in n8n and does what it is for', async (t) 
   const jobs = async (): Promise<Array<Record<string, any>>> => (await api('GET', '/api/downloads')).jobs as Array<Record<string, any>>
 
   await t.test('download-and-resume-on-callback.json: downloads, pauses, and resumes on the callback', async (t) => {
-    const execution = await runExample('download-and-resume-on-callback.json')
+    const execution = await runExample(t, 'download-and-resume-on-callback.json')
     t.ok(execution.ranNodes.includes('Wait for the download to end'), 'it waited')
     t.match(execution.output('Wait for the download to end'), { body: { model_id: EXAMPLES_MODEL, status: 'complete' } }, 'and resumed with the job modeldepot POSTed')
     t.ok(execution.ranNodes.includes('Model ready'))
@@ -86,7 +86,7 @@ t.test('every example runs unchanged in n8n and does what it is for', async (t) 
 
   await t.test('download-and-resume-on-callback.json again: the model is cached, so no download, no wait', async (t) => {
     const before = (await jobs()).length
-    const execution = await runExample('download-and-resume-on-callback.json')
+    const execution = await runExample(t, 'download-and-resume-on-callback.json')
     t.notOk(execution.ranNodes.includes('Download model'), 'nothing to download')
     t.notOk(execution.ranNodes.includes('Wait for the download to end'), 'and nothing to wait for')
     t.ok(execution.ranNodes.includes('Model ready'))
@@ -102,13 +102,13 @@ t.test('every example runs unchanged in n8n and does what it is for', async (t) 
     const { job_id: jobId } = await started.json() as { job_id: string }
     t.match(await api('GET', `/api/download-progress?job_id=${jobId}&wait=30`), { status: 'complete' })
     t.same(await cached(), [EXAMPLES_MODEL, OTHER_MODEL].sort())
-    const execution = await runExample('delete-model.json')
+    const execution = await runExample(t, 'delete-model.json')
     t.match(execution.output('Delete model'), { model_id: EXAMPLES_MODEL }, 'modeldepot answered the delete of the listed model')
     t.same(await cached(), [OTHER_MODEL], 'gone from the cache; the other model stays')
   })
 
   await t.test('download-model.json: downloads and long-polls until complete', async (t) => {
-    const execution = await runExample('download-model.json')
+    const execution = await runExample(t, 'download-model.json')
     t.match(execution.output('Download progress (waits up to 55 s)'), { model_id: EXAMPLES_MODEL, status: 'complete' })
     t.ok(execution.ranNodes.includes('Model ready'))
     t.same(await cached(), [EXAMPLES_MODEL, OTHER_MODEL].sort(), 'the model is in the cache again')
@@ -117,7 +117,7 @@ t.test('every example runs unchanged in n8n and does what it is for', async (t) 
   })
 
   await t.test('system-alert.json: reads the status (run now rather than in 5 minutes)', async (t) => {
-    const execution = await runExample('system-alert.json')
+    const execution = await runExample(t, 'system-alert.json')
     t.match(execution.output('System status'), { overall_health: String }, 'it got the system status')
   })
 })
