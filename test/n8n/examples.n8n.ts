@@ -107,6 +107,25 @@ t.test('every example runs unchanged in n8n and does what it is for', async (t) 
     t.same(await cached(), [OTHER_MODEL], 'gone from the cache; the other model stays')
   })
 
+  await t.test('download-and-resume-on-callback.json: a download cancelled meanwhile ends the execution as cancelled', async (t) => {
+    // The weights stall, so the job is still running when it is cancelled.
+    hub.injectFault({ kind: 'stall', afterBytes: 0, path: 'model.safetensors', times: 10 })
+    t.teardown(() => hub.clearFaults())
+    const executionId = await n8n.run(imported.get('download-and-resume-on-callback.json')!.id, 'Start')
+    let job: Record<string, any> | undefined
+    for (let i = 0; i < 600 && job === undefined; i++) {
+      job = (await jobs()).find((candidate) => candidate.callback !== null && !['complete', 'error', 'cancelled'].includes(candidate.status as string))
+      if (job === undefined) await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    t.ok(job, 'the workflow started a download with a callback')
+    const cancelled = await fetch(`${modeldepot}/api/downloads/${job?.job_id as string}`, { method: 'DELETE', headers: { authorization: `Bearer ${KEY}` } })
+    t.equal(cancelled.status, 200)
+    const execution = await n8n.finished(executionId)
+    t.equal(execution.status, 'error', 'the execution fails')
+    t.match(execution.error, /^Download cancelled/, 'saying the download was cancelled, not that no callback came')
+    t.match(execution.output('Wait for the download to end'), { body: { status: 'cancelled' } }, 'the Wait node resumed with the cancelled job')
+  })
+
   await t.test('download-model.json: downloads and long-polls until complete', async (t) => {
     const execution = await runExample(t, 'download-model.json')
     t.match(execution.output('Download progress (waits up to 55 s)'), { model_id: EXAMPLES_MODEL, status: 'complete' })
