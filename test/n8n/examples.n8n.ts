@@ -48,6 +48,8 @@ t.test('every example runs unchanged in n8n and does what it is for', async (t) 
 
   // As compose sets them: the examples read MODELDEPOT_URL, which n8n 2 hides unless told not to.
   const n8n = await startN8n(t, { MODELDEPOT_URL: modeldepot, N8N_BLOCK_ENV_ACCESS_IN_NODE: 'false' }, n8nPort)
+  // What the README warns of: imported before the credential exists, a workflow stays bound to the placeholder.
+  const early = await n8n.rest<{ id: string }>('POST', '/workflows', read('system-alert.json'))
   const credential = await n8n.rest<{ id: string }>('POST', '/credentials', { name: CREDENTIAL, type: 'httpHeaderAuth', data: { name: 'Authorization', value: `Bearer ${KEY}` } })
 
   // Imported as the editor's "Import from file" saves it: the file's JSON, unchanged.
@@ -71,6 +73,12 @@ t.test('every example runs unchanged in n8n and does what it is for', async (t) 
     return execution
   }
   const jobs = async (): Promise<Array<Record<string, any>>> => (await api('GET', '/api/downloads')).jobs as Array<Record<string, any>>
+
+  await t.test('a workflow imported before its credential was created fails to run, as the README warns', async (t) => {
+    const execution = await n8n.finished(await n8n.run(early.id, 'Every 5 minutes'))
+    t.equal(execution.status, 'error')
+    t.match(execution.error, /Credential with ID "REPLACE_WITH_YOUR_CREDENTIAL_ID" does not exist/)
+  })
 
   await t.test('download-and-resume-on-callback.json: downloads, pauses, and resumes on the callback', async (t) => {
     const execution = await runExample(t, 'download-and-resume-on-callback.json')
