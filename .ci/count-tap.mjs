@@ -1,7 +1,7 @@
 // Prints "N passed, N failed" from the raw TAP that `npm test` saves (tap's output-file), counting
 // real assertions: subtest summaries are not counted again, but a subtest that failed without a
 // failing assertion (a crash, a timeout, a missing plan) counts as one failure. Several files (one
-// run per Node version) are summed.
+// run per Node version, and the n8n examples' run) are summed; a missing one counts as a failure.
 import { createReadStream, existsSync } from 'node:fs'
 import { Parser } from 'tap-parser'
 

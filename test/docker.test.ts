@@ -63,8 +63,8 @@ t.test('compose runs modeldepot on a volume, and n8n under a profile on the same
   t.same(n8n?.networks, api?.networks, 'on the same network')
   t.equal(n8n?.environment?.MODELDEPOT_URL, 'http://modeldepot:8787', 'n8n reaches the API by its service name')
   t.match(n8n?.depends_on, { modeldepot: { condition: 'service_healthy' } })
-  // n8n builds $execution.resumeUrl from WEBHOOK_URL: modeldepot must be allowed to call it back there.
-  const resumeHost = new URL(n8n?.environment?.WEBHOOK_URL ?? 'http://unset').host
+  // n8n builds $execution.resumeUrl from N8N_WEBHOOK_URL: modeldepot must be allowed to call it back there.
+  const resumeHost = new URL(n8n?.environment?.N8N_WEBHOOK_URL ?? 'http://unset').host
   t.equal(resumeHost, 'n8n:5678', 'resume URLs name the n8n service')
   t.ok(api?.environment?.CALLBACK_ALLOWED_HOSTS?.split(',').map((host) => host.trim()).includes(resumeHost), 'and callbacks to it are allowed')
 })

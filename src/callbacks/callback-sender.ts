@@ -40,6 +40,9 @@ export interface CallbackLog { info: (obj: object, msg: string) => void }
 // 429 asks to come back later; n8n answers 409 ("is running already") while the workflow has not
 // reached its Wait node yet, which a download that ends quickly can beat.
 const RETRIED = new Set([409, 429])
+// n8n's 409 once the execution is over (its Wait timed out, or it was stopped): "The execution "7"
+// has finished already." or "… has finished with error.". No retry can resume it.
+const N8N_FINISHED = /\bhas finished\b/
 
 /** `status`: this attempt's HTTP status, null when none came back. */
 type Outcome = { status: number, delivered: true } | { status: number | null, delivered: false, retry: boolean, retryAfterMs?: number }
@@ -47,7 +50,8 @@ type Outcome = { status: number, delivered: true } | { status: number | null, de
 /**
  * POSTs a job's final state to its callback URL, e.g. an n8n Wait node's resume URL. Runs beside the
  * download engine, never in its way: retries with exponential backoff on network errors, 5xx, 429
- * and 409, gives up after `maxAttempts`, and never follows a redirect (it could lead anywhere).
+ * and 409 (not n8n's 409 for an execution that has finished), gives up after `maxAttempts`, and
+ * never follows a redirect (it could lead anywhere).
  */
 export class CallbackSender {
   readonly #settings: CallbackSettings
@@ -129,8 +133,10 @@ export class CallbackSender {
         bodyTimeout: timeoutMs,
         ...(this.#dispatcher === undefined ? {} : { dispatcher: this.#dispatcher })
       })
-      await response.body.dump().catch(() => {})
       const status = response.statusCode
+      // Only a 409's body is read: n8n says there whether the execution is still running or over.
+      const reason = status === 409 ? await response.body.text().then((text) => text.slice(0, 1024), () => '') : ''
+      if (status !== 409) await response.body.dump().catch(() => {})
       state.last_status = status
       if (status >= 200 && status < 300) {
         state.delivered_at = new Date(this.#now()).toISOString()
@@ -139,6 +145,10 @@ export class CallbackSender {
       }
       if (status >= 300 && status < 400) {
         state.error = `the receiver answered ${status} (a redirect, not followed)`
+        return { status, delivered: false, retry: false }
+      }
+      if (status === 409 && N8N_FINISHED.test(reason)) {
+        state.error = 'the receiver answered 409: the n8n execution has finished (its Wait node timed out or it was stopped)'
         return { status, delivered: false, retry: false }
       }
       state.error = `the receiver answered ${status}`

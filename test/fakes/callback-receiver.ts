@@ -12,7 +12,7 @@ export interface ReceivedCallback {
   at: number
 }
 
-export type ReceiverAnswer = number | { status: number, location?: string, hang?: boolean }
+export type ReceiverAnswer = number | { status: number, location?: string, hang?: boolean, body?: string }
 
 export class CallbackReceiver {
   readonly url: string
@@ -66,7 +66,10 @@ export class CallbackReceiver {
     const next = this.#answers.shift() ?? 200
     const answer = typeof next === 'number' ? { status: next } : next
     if (answer.hang === true) return // never answers: the sender's timeout must end it
-    res.writeHead(answer.status, answer.location === undefined ? {} : { location: answer.location })
-    res.end()
+    res.writeHead(answer.status, {
+      ...(answer.location === undefined ? {} : { location: answer.location }),
+      ...(answer.body === undefined ? {} : { 'content-type': 'application/json' })
+    })
+    res.end(answer.body)
   }
 }
