@@ -37,7 +37,7 @@ type HubLibrary = typeof import('@huggingface/hub')
 let hubLibrary: Promise<HubLibrary> | undefined
 
 // Loaded when the first snapshot is resolved, not at start: a server that has not been asked for a
-// download or a plan does not hold it (about 10 MB of its idle RSS). A failed load is not kept, so the
+// download or a plan does not hold it (with ioredis, 8 MB of its idle RSS). A failed load is not kept, so the
 // next call tries again; the request that met it is answered 500 MD_INTERNAL_ERROR and the cause logged.
 async function loadHubLibrary (): Promise<HubLibrary> {
   hubLibrary ??= import('@huggingface/hub').catch((err: unknown) => {
