@@ -1,5 +1,6 @@
 import { LOAD_TARGETS } from './api-overhead.js'
 import { mb, num, range, table } from './format.js'
+import { IDLE_PIECES, type IdleRound } from './idle-memory.js'
 import type { Machine } from './machine.js'
 import {
   definedSpread, eventLoopDuringDownload, mbPerSecond, peakRssLarge, peakRssSmall, reportedEventLoop, speedRatios, speeds, type BenchResults
@@ -59,12 +60,13 @@ export function renderReport (r: BenchResults): string {
     '## 2. Memory: peak RSS (VmHWM) of the server process',
     '',
     table(['Process', 'MB'], [
-      ['modeldepot, idle after start-up', range(mbSpread(definedSpread(r.throughput.rounds.map((round) => round.api.idleRssBytes))))],
+      ['modeldepot, idle after start-up, event-loop probe preloaded', range(mbSpread(definedSpread(r.throughput.rounds.map((round) => round.api.idleRssBytes))))],
       [`modeldepot, downloading 2 × ${s.smallShardBytes / MiB} MiB (${s.memoryRounds} rounds)`, range(mbSpread(peakRssSmall(r)))],
       [`modeldepot, downloading ${shards} (${s.throughputRounds} rounds)`, range(mbSpread(peakRssLarge(r)))],
       [`snapshotDownload's process, ${shards}, for comparison`, range(mbSpread(spread(r.throughput.rounds.map((round) => round.snapshotPeakRssBytes))))]
     ]),
     '',
+    idleSection(r.idle),
     `At the highest RSS the in-server probe saw during each download of ${shards}, the V8 heap in use was`,
     `${range(mbSpread(definedSpread(r.throughput.rounds.map((round) => round.api.eventLoop.peakMemory?.heapUsed))))} MB and Buffers (array buffers) held`,
     `${range(mbSpread(definedSpread(r.throughput.rounds.map((round) => round.api.eventLoop.peakMemory?.arrayBuffers))))} MB.`,
@@ -145,5 +147,22 @@ export function scaleSection (r: Pick<BenchResults, 'settings' | 'queue' | 'many
     ])),
     '',
     `The ${s.manyFiles} files downloaded in ${num(r.manyFiles.downloadSeconds, 1)} s (${num(s.manyFiles / r.manyFiles.downloadSeconds, 0)} files/s).`
+  ].join('\n')
+}
+
+const PIECE_NAMES: Record<(typeof IDLE_PIECES)[number], string> = {
+  node: 'Node alone',
+  modules: 'its modules imported',
+  app: 'the app built and ready'
+}
+
+/** Issue 18's idle figure: the server as a user starts it, nothing preloaded; then what it is made of. */
+export function idleSection (idle: IdleRound[]): string {
+  const pieces = IDLE_PIECES.map((piece) => `${PIECE_NAMES[piece]} ${range(mbSpread(definedSpread(idle.map((round) => round.pieces[piece]))), 1)}`)
+  return [
+    `Idle, \`node dist/src/server.js\` with its default settings and API_KEY, nothing preloaded, 2 s after it answers (${idle.length} rounds):`,
+    `VmHWM ${range(mbSpread(definedSpread(idle.map((round) => round.peakRssBytes))), 1)} MB, VmRSS ${range(mbSpread(definedSpread(idle.map((round) => round.rssBytes))), 1)} MB.`,
+    `The same in pieces (VmHWM, MB, a process each): ${pieces.join('; ')}.`,
+    ''
   ].join('\n')
 }

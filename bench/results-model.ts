@@ -1,5 +1,6 @@
 import type { LoadTargetName, UnderDownload } from './api-overhead.js'
 import type { ApiRun } from './download-via-api.js'
+import type { IdleRound } from './idle-memory.js'
 import type { LoadRun } from './load-test.js'
 import type { Machine } from './machine.js'
 import type { ResumeRound } from './resume.js'
@@ -16,6 +17,7 @@ export interface BenchResults {
   /** The same downloads with each weights connection capped (settings.capBytesPerSecond). */
   capped: ThroughputResult
   memory: ApiRun[]
+  idle: IdleRound[]
   resume: ResumeRound[]
   overhead: Array<Record<LoadTargetName, LoadRun>>
   underDownload: UnderDownload

@@ -6,8 +6,9 @@ import type { BenchContext } from './bench-context.js'
 import { manyFilesModel, oneFileModel, weightsModel, type BenchModel } from './bench-models.js'
 import { startSession } from './bench-session.js'
 import { HubProcess } from './hub-control.js'
+import { measureIdleMemory } from './idle-memory.js'
 import { describeMachine } from './machine.js'
-import { machineLine, overheadSection, renderReport, resumeSection, scaleSection } from './report.js'
+import { idleSection, machineLine, overheadSection, renderReport, resumeSection, scaleSection } from './report.js'
 import { measureResume } from './resume.js'
 import { measureManyFiles, measureQueue } from './scale.js'
 import { FULL, QUICK } from './settings.js'
@@ -18,7 +19,7 @@ import { measureCappedThroughput, measureMemory, measureThroughput } from './thr
 // measure (a failed download, an error under load) exits non-zero. `--cpu-prof` also writes a V8
 // CPU profile of every server that downloads in (1) and (2) to bench/results/profiles/ (the
 // figures of such a run carry the profiler's cost, so its report goes to profiled.md).
-// `--only=resume,overhead,queue,many-files` runs just those sections (at full size unless --quick)
+// `--only=idle,resume,overhead,queue,many-files` runs just those sections (at full size unless --quick)
 // and writes them to bench/results/only-<sections>.md, so latest.md only ever holds a whole run.
 
 const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url))
@@ -26,7 +27,7 @@ const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.ur
 const quick = process.argv.includes('--quick')
 const profiled = process.argv.includes('--cpu-prof')
 const settings = quick ? QUICK : FULL
-const SECTIONS = ['resume', 'overhead', 'queue', 'many-files'] as const
+const SECTIONS = ['idle', 'resume', 'overhead', 'queue', 'many-files'] as const
 type Section = (typeof SECTIONS)[number]
 const onlyArg = process.argv.find((arg) => arg.startsWith('--only='))
 const only = onlyArg?.slice('--only='.length).split(',').filter((name) => name !== '')
@@ -67,13 +68,16 @@ async function runAll (ctx: BenchContext, models: SectionModels & { smallWeights
   const throughput = await measureThroughput(ctx, weights)
   const capped = await measureCappedThroughput(ctx, cappedWeights, settings.capBytesPerSecond)
   const memory = await measureMemory(ctx, smallWeights)
+  const idle = await measureIdleMemory(ctx, settings.idleRounds)
   const resume = await measureResume(ctx, weights)
   const overhead = await measureOverhead(ctx, tiny)
   const underDownload = await measureOverheadDuringDownload(ctx, weights)
   const queue = await measureQueue(ctx, blockers, queued)
   const many = await measureManyFiles(ctx, manyFiles)
 
-  const report = renderReport({ machine: describeMachine(), settings, throughput, capped, memory, resume, overhead, underDownload, queue, manyFiles: many })
+  const report = renderReport({
+    machine: describeMachine(), settings, throughput, capped, memory, idle, resume, overhead, underDownload, queue, manyFiles: many
+  })
   process.stdout.write(`${report}\n`)
   mkdirSync(RESULTS_DIR, { recursive: true })
   const file = join(RESULTS_DIR, profiled ? 'profiled.md' : quick ? 'quick.md' : 'latest.md')
@@ -99,6 +103,7 @@ async function runSections (ctx: BenchContext, sections: Section[], models: Sect
     machineLine(describeMachine()),
     ''
   ]
+  if (wants('idle')) parts.push(idleSection(await measureIdleMemory(ctx, settings.idleRounds)))
   if (wants('resume')) parts.push(resumeSection({ settings, resume: await measureResume(ctx, models.weights) }))
   if (wants('overhead')) parts.push(overheadSection({ settings, overhead: await measureOverhead(ctx, models.tiny) }))
   if (wants('queue') || wants('many-files')) {

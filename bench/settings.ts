@@ -13,6 +13,8 @@ export interface BenchSettings {
   cappedRounds: number
   capBytesPerSecond: number
   memoryRounds: number
+  /** Fresh servers measured idle after start-up (issue 18), each with its pieces. */
+  idleRounds: number
   resumeRounds: number
   /** autocannon: seconds per run, rounds, connections. */
   loadSeconds: number
@@ -33,6 +35,7 @@ export const FULL: BenchSettings = {
   cappedRounds: 2,
   capBytesPerSecond: 20e6,
   memoryRounds: 3,
+  idleRounds: 3,
   resumeRounds: 3,
   loadSeconds: 10,
   loadRounds: 3,
@@ -52,6 +55,7 @@ export const QUICK: BenchSettings = {
   cappedRounds: 1,
   capBytesPerSecond: 20e6,
   memoryRounds: 1,
+  idleRounds: 1,
   resumeRounds: 1,
   loadSeconds: 1.5,
   loadRounds: 1,

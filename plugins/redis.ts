@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { maskedRedisUrl, type Config } from '../src/config.js'
 
 declare module 'fastify' {
@@ -31,6 +31,8 @@ async function redisPlugin (app: FastifyInstance, { config }: RedisOptions): Pro
     return
   }
   const log = app.log.child({ component: 'redis', redis_url: maskedRedisUrl(url) })
+  // Loaded only with REDIS_URL: a server that keeps everything in memory does not hold it (idle RSS).
+  const { Redis } = await import('ioredis')
   const redis = new Redis(url, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,

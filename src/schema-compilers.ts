@@ -37,16 +37,66 @@ export function bodiesTakenAsSent (): AjvCompiler.ValidatorFactory {
 export function sharedSerializers (): SerializerFactory {
   const build = SerializerSelector()
   return (externalSchemas, options) => {
-    const compile = build(externalSchemas, options)
+    const compile = build(withoutSimpleUnions(externalSchemas) as typeof externalSchemas, options)
     const compiled = new Map<string, ReturnType<SerializerCompiler>>()
     return (route) => {
       const key = JSON.stringify(route.schema)
       let serialize = compiled.get(key)
       if (serialize === undefined) {
-        serialize = compile(route)
+        serialize = compile({ ...route, schema: withoutSimpleUnions(route.schema) as typeof route.schema })
         compiled.set(key, serialize)
       }
       return serialize
     }
   }
+}
+
+type SchemaNode = Record<string, unknown>
+const isNode = (value: unknown): value is SchemaNode => typeof value === 'object' && value !== null && !Array.isArray(value)
+const isNull = (option: SchemaNode): boolean => option.type === 'null'
+const isStringLiteral = (option: SchemaNode): boolean => option.type === 'string' && typeof option.const === 'string'
+// One type, nothing fast-json-stringify must resolve or choose between: `nullable` applies to it as written.
+const isPlain = (option: SchemaNode): boolean => typeof option.type === 'string' && option.type !== 'null' &&
+  !['$ref', 'anyOf', 'oneOf', 'allOf', 'const', 'nullable'].some((keyword) => keyword in option)
+
+// A reference alone: fast-json-stringify applies the keywords beside a `$ref` to the schema it points to.
+const isBareRef = (option: SchemaNode): boolean => typeof option.$ref === 'string' && Object.keys(option).every((keyword) => keyword === '$ref' || keyword === 'description')
+
+/**
+ * The serializers' copy of a schema, with its simple unions in the forms fast-json-stringify writes
+ * without Ajv: `T | null` as `{ ...T, nullable: true }`, a union of string literals as a string enum.
+ * For every `anyOf` it keeps, fast-json-stringify builds an Ajv instance and compiles a validator the
+ * first time a value reaches it: 150–240 ms of blocked event loop at the first job answered in the
+ * middle of a download. The output is the same for every value the schema allows; the OpenAPI
+ * document and the request validators keep the schemas as declared.
+ */
+export function withoutSimpleUnions (schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(withoutSimpleUnions)
+  if (!isNode(schema)) return schema
+  const node: SchemaNode = {}
+  for (const [keyword, value] of Object.entries(schema)) node[keyword] = withoutSimpleUnions(value)
+  if (!Array.isArray(node.anyOf) || !node.anyOf.every(isNode)) return node
+  const { anyOf: options, ...siblings } = node as SchemaNode & { anyOf: SchemaNode[] }
+  const [only, ...more] = options.filter((option) => !isNull(option))
+  if (only !== undefined && more.length === 0 && options.length === 2 && (isPlain(only) || isBareRef(only))) return { ...siblings, ...only, nullable: true }
+  if (options.length > 0 && options.every(isStringLiteral)) return { ...siblings, type: 'string', enum: options.map((option) => option.const) }
+  return asTypeList(options, siblings) ?? node
+}
+
+// Options of distinct single types whose other keywords do not overlap (`number | string | string[]`)
+// as one schema with a list of types, which fast-json-stringify tells apart by `typeof`.
+function asTypeList (options: SchemaNode[], siblings: SchemaNode): SchemaNode | undefined {
+  if (options.length < 2 || !options.every((option) => isNull(option) || isPlain(option))) return undefined
+  const types = options.map((option) => option.type as string)
+  if (new Set(types).size !== types.length) return undefined
+  const merged: SchemaNode = {}
+  for (const option of options) {
+    for (const [keyword, value] of Object.entries(option)) {
+      if (keyword === 'type' || keyword === 'description') continue
+      if (keyword in merged) return undefined
+      merged[keyword] = value
+    }
+  }
+  // Its string branch also takes any object with its own toString (an array): strings are tried last.
+  return { ...siblings, ...merged, type: [...types.filter((type) => type !== 'string'), ...types.filter((type) => type === 'string')] }
 }

@@ -1,4 +1,3 @@
-import { listFiles, modelInfo } from '@huggingface/hub'
 import type { Dispatcher } from 'undici'
 import { failureCode, isOwnError } from '../error-code.js'
 import {
@@ -33,6 +32,20 @@ export interface HubClientOptions {
 
 /** An undici answer, as the download engine's file requests get them. */
 export interface HubAnswer { statusCode: number, headers: Record<string, string | string[] | undefined> }
+
+type HubLibrary = typeof import('@huggingface/hub')
+let hubLibrary: Promise<HubLibrary> | undefined
+
+// Loaded when the first snapshot is resolved, not at start: a server that has not been asked for a
+// download or a plan does not hold it (with ioredis, 8 MB of its idle RSS). A failed load is not kept, so the
+// next call tries again; the request that met it is answered 500 MD_INTERNAL_ERROR and the cause logged.
+async function loadHubLibrary (): Promise<HubLibrary> {
+  hubLibrary ??= import('@huggingface/hub').catch((err: unknown) => {
+    hubLibrary = undefined
+    throw new Error(`@huggingface/hub could not be loaded (${(err as Error).message}): reinstall modeldepot's dependencies`, { cause: err })
+  })
+  return hubLibrary
+}
 
 /**
  * Metadata from the Hub through @huggingface/hub, with its errors turned into ours. The Hub says what
@@ -86,6 +99,7 @@ export class HubClient {
   }
 
   async #resolveSnapshot (modelId: string, revision: string): Promise<RepoSnapshot> {
+    const { listFiles, modelInfo } = await loadHubLibrary()
     const credentials = { hubUrl: this.endpoint, fetch: this.#fetch }
     const info = await modelInfo({ name: modelId, revision, additionalFields: ['sha'], ...credentials })
     const commit = info.sha

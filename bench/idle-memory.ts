@@ -1,0 +1,54 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { inFreshDir, type BenchContext } from './bench-context.js'
+import { cacheDirOf, startModeldepot } from './modeldepot-server.js'
+import { currentRss, peakRss } from './node-process.js'
+
+// Issue 18's figure: `node dist/src/server.js` with its default settings (API_KEY set, nothing
+// preloaded), VmHWM and VmRSS once it has started; and the same in pieces, each in a process of its
+// own, to say what the idle figure is made of.
+
+const PIECES_CHILD = fileURLToPath(new URL('./idle-pieces-child.js', import.meta.url))
+/** After the server answers: start-up work that runs on timers (the first health check) is done by then. */
+const SETTLE_MS = 2000
+export const IDLE_PIECES = ['node', 'modules', 'app'] as const
+export type IdlePiece = (typeof IDLE_PIECES)[number]
+
+export interface IdleRound {
+  peakRssBytes: number | undefined
+  rssBytes: number | undefined
+  /** VmHWM of a process that went only as far as each piece. */
+  pieces: Record<IdlePiece, number | undefined>
+}
+
+export async function measureIdleMemory (ctx: BenchContext, rounds: number): Promise<IdleRound[]> {
+  const results: IdleRound[] = []
+  for (let round = 0; round < rounds; round++) {
+    const result = await inFreshDir(ctx, 'idle', async (dir) => {
+      const server = await startModeldepot({ dir, hubUrl: ctx.hub.url })
+      try {
+        await sleep(SETTLE_MS)
+        const measured = { peakRssBytes: peakRss(server.pid), rssBytes: currentRss(server.pid) }
+        const pieces = {} as IdleRound['pieces']
+        for (const piece of IDLE_PIECES) pieces[piece] = await pieceRss(piece, { API_KEY: 'bench-key-0123456789abcdef', HF_ENDPOINT: ctx.hub.url, HF_HUB_CACHE: cacheDirOf(dir) }, dir)
+        return { ...measured, pieces }
+      } finally {
+        await server.stop()
+      }
+    })
+    results.push(result)
+    ctx.note(`idle round ${round + 1}/${rounds}: VmHWM ${((result.peakRssBytes ?? 0) / 1e6).toFixed(1)} MB`)
+  }
+  return results
+}
+
+async function pieceRss (piece: IdlePiece, env: Record<string, string>, cwd: string): Promise<number | undefined> {
+  const child = spawn(process.execPath, [PIECES_CHILD, piece], { cwd, env: { PATH: process.env.PATH ?? '', HOME: cwd, LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  await once(child, 'exit')
+  const bytes = Number(out.trim())
+  return Number.isFinite(bytes) && bytes > 0 ? bytes : undefined
+}
