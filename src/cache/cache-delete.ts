@@ -21,7 +21,8 @@ export interface Freed {
   partialBytes: number
 }
 
-// huggingface_hub writes `{etag}.incomplete` (before 1.18) or `{etag}.{8 hex}.incomplete`; ours
+// huggingface_hub writes `{etag}.incomplete` (before 1.18) or `{etag}.{8 hex}.incomplete`; ours,
+// `{etag}.modeldepot.incomplete`,
 // sit beside them with their parts state. None of them is a blob yet.
 const isPartial = (name: string): boolean => name.includes('.incomplete')
 

@@ -5,7 +5,8 @@ import { join } from 'node:path'
 //   {cache}/models--{org}--{name}/blobs/{etag}               file contents, named by their hash
 //   {cache}/models--{org}--{name}/snapshots/{commit}/{path}  relative symlinks into blobs/
 //   {cache}/models--{org}--{name}/refs/{revision}            the commit a branch or tag points to
-//   {cache}/.locks/models--{org}--{name}/{etag}.modeldepot.lock  one writer per blob
+//   {cache}/.locks/models--{org}--{name}/{etag}.modeldepot.lock  one writer per blob among modeldepot replicas
+//   {cache}/.locks/models--{org}--{name}/{etag}.lock            huggingface_hub's flock, which modeldepot takes too
 // huggingface_hub also keeps two records per commit, which modeldepot reads for nothing (the listing
 // and the planner go by snapshots/ and blobs/) and deletes with their commit:
 //   {cache}/models--{org}--{name}/.no_exist/{commit}/{path}  empty: `path` is not in that commit (file_download.py)
@@ -16,9 +17,11 @@ import { join } from 'node:path'
 //   {cache}/models--{org}--{name}/.modeldepot-tmp/     links, refs and part states made aside
 //   {cache}/models--{org}--{name}/.modeldepot-trash/   a deleted snapshot, on its way out
 //   {cache}/.locks/.modeldepot-trash/                  a deleted model folder, on its way out
-// huggingface_hub's own `{etag}.lock` is a flock file that it leaves behind; Node cannot flock without
-// a native addon, and a lock directory at that path would break Python's next open() of it. So ours
-// sits beside it. Python (>= 1.18) writes process-unique `.incomplete` files, so the two never share one.
+// huggingface_hub's own `{etag}.lock` is a flock file that it leaves behind; proper-lockfile's lock
+// directory (with its takeover of a dead holder's lock) cannot be that file, so ours sits beside it, and
+// the writer of a blob holds both (hub-flock.ts). huggingface_hub writes `blobs/{etag}.incomplete`
+// (0.x and 1.x; later ones `{etag}.{8 hex}.incomplete`); modeldepot's partial has a name of its own,
+// `blobs/{etag}.modeldepot.incomplete`, so neither ever appends to the other's.
 
 /** `org/name` → `models--org--name`. */
 export const repoFolderName = (repoId: string): string => `models--${repoId.split('/').join('--')}`
@@ -26,8 +29,10 @@ export const repoFolderName = (repoId: string): string => `models--${repoId.spli
 export const repoDir = (cacheDir: string, repoId: string): string => join(cacheDir, repoFolderName(repoId))
 export const blobsDir = (cacheDir: string, repoId: string): string => join(repoDir(cacheDir, repoId), 'blobs')
 export const blobPath = (cacheDir: string, repoId: string, etag: string): string => join(blobsDir(cacheDir, repoId), etag)
-/** Where a blob is written until it is verified; kept across restarts to resume. */
-export const incompletePath = (cacheDir: string, repoId: string, etag: string): string => `${blobPath(cacheDir, repoId, etag)}.incomplete`
+/** Where modeldepot writes a blob until it is verified; kept across restarts to resume. Still ends in `.incomplete`, as partials do. */
+export const incompletePath = (cacheDir: string, repoId: string, etag: string): string => `${blobPath(cacheDir, repoId, etag)}.modeldepot.incomplete`
+/** huggingface_hub's partial, and modeldepot's before it had a name of its own. */
+export const sharedIncompletePath = (cacheDir: string, repoId: string, etag: string): string => `${blobPath(cacheDir, repoId, etag)}.incomplete`
 export const snapshotDir = (cacheDir: string, repoId: string, commit: string): string => join(repoDir(cacheDir, repoId), 'snapshots', commit)
 export const snapshotFilePath = (cacheDir: string, repoId: string, commit: string, filePath: string): string =>
   join(snapshotDir(cacheDir, repoId, commit), ...filePath.split('/'))
@@ -51,3 +56,5 @@ export const repoTrashDirOf = (cacheDir: string, repoId: string): string => join
 /** Where a deleted model folder is moved (one atomic rename) before it is removed: `.locks` is the one other entry scan_cache_dir() skips. */
 export const trashDirOf = (cacheDir: string): string => join(cacheDir, '.locks', TRASH_FOLDER)
 export const lockPath = (cacheDir: string, repoId: string, etag: string): string => join(cacheDir, '.locks', repoFolderName(repoId), `${etag}.modeldepot.lock`)
+/** huggingface_hub's flock file for a blob (file_download.py `hf_hub_download`): created if missing, never deleted by a download. */
+export const hubLockPath = (cacheDir: string, repoId: string, etag: string): string => join(cacheDir, '.locks', repoFolderName(repoId), `${etag}.lock`)

@@ -44,7 +44,7 @@ export interface TransferHooks {
 }
 
 /**
- * `_download_to_tmp_and_move`: fetches the file into `blobs/{etag}.incomplete` (a large file as
+ * `_download_to_tmp_and_move`: fetches the file into `blobs/{etag}.modeldepot.incomplete` (a large file as
  * range parts over several connections; whatever is already there is resumed), hashes it in file
  * order while it arrives, and renames it into `blobs/{etag}` only when size and hash match.
  * One attempt; RetryableError says another one may succeed.

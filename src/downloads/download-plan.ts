@@ -1,6 +1,7 @@
 import { mkdir, readdir, stat } from 'node:fs/promises'
+import { basename } from 'node:path'
 import pLimit from 'p-limit'
-import { blobsDir, incompletePath, tmpDirOf } from '../cache/cache-layout.js'
+import { blobsDir, incompletePath, sharedIncompletePath, tmpDirOf } from '../cache/cache-layout.js'
 import { diskSpace } from '../cache/disk-space.js'
 import { hasBlob } from '../cache/snapshot-links.js'
 import { MdNoFilesMatchedError } from '../errors.js'
@@ -61,7 +62,8 @@ export async function planDownload (hub: HubClient, cacheDir: string, request: D
   const limit = pLimit(CHECKS_AT_ONCE)
   const files: PlannedFile[] = await Promise.all(snapshot.files.filter((candidate) => wanted.has(candidate.path)).map(async (file) => limit(async () => {
     const cached = present.has(file.etag) && await hasBlob(cacheDir, request.modelId, file.etag, file.size)
-    const partial = !cached && present.has(`${file.etag}.incomplete`) ? await partialBytes(cacheDir, request.modelId, file) : 0
+    const own = present.has(basename(incompletePath(cacheDir, request.modelId, file.etag)))
+    const partial = !cached && (own || present.has(`${file.etag}.incomplete`)) ? await partialBytes(cacheDir, request.modelId, file, own) : 0
     return { ...file, cached, partial_bytes: partial }
   })))
   const missing = files.filter((file) => !file.cached)
@@ -81,9 +83,12 @@ export async function planDownload (hub: HubClient, cacheDir: string, request: D
   }
 }
 
-/** Bytes of a file already on disk from an earlier attempt: its saved parts, or a plain prefix. */
-async function partialBytes (cacheDir: string, modelId: string, file: HubFile): Promise<number> {
-  const partial = incompletePath(cacheDir, modelId, file.etag)
+/**
+ * Bytes of a file already on disk from an earlier attempt: its saved parts, or a plain prefix. Without
+ * a partial of modeldepot's own, the shared `{etag}.incomplete` counts: the download takes it over.
+ */
+async function partialBytes (cacheDir: string, modelId: string, file: HubFile, own: boolean): Promise<number> {
+  const partial = (own ? incompletePath : sharedIncompletePath)(cacheDir, modelId, file.etag)
   const parts = await new PartState(partial, tmpDirOf(cacheDir, modelId)).load(file.etag, file.size)
   if (parts !== undefined) return sum(parts.map((part) => part.done))
   return Math.min(file.size, (await stat(partial).catch(() => undefined))?.size ?? 0)

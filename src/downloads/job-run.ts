@@ -1,21 +1,24 @@
 import { readdir, stat, unlink } from 'node:fs/promises'
 import pLimit from 'p-limit'
-import { blobPath, blobsDir, incompletePath, lockPath, tmpDirOf } from '../cache/cache-layout.js'
+import { basename } from 'node:path'
+import { blobPath, blobsDir, hubLockPath, incompletePath, lockPath, sharedIncompletePath, tmpDirOf } from '../cache/cache-layout.js'
 import { ABANDONED_AFTER_MS } from '../cache/cache-temporaries.js'
 import type { DefaultModelStore } from '../cache/default-model-store.js'
 import { createSnapshotLink, hasBlob, writeRef } from '../cache/snapshot-links.js'
 import { MdStateStoreUnavailableError } from '../errors.js'
 import type { HubClient } from '../hub/hub-client.js'
 import { downloadToTmpAndMove } from './blob-fetcher.js'
-import { acquireBlobLock, tryBlobLock } from './blob-lock.js'
+import { acquireBlobLock, tryBlobLock, type ReleaseLock } from './blob-lock.js'
 import type { DownloadJob } from './download-job.js'
 import type { JobProgress, JobStore } from './job-store.js'
 import type { DownloadSettings } from './download-settings.js'
 import { sum, type DownloadPlan, type PlannedFile } from './download-plan.js'
+import { acquireHubFlock, FlockUnavailableError, tryHubFlock } from './hub-flock.js'
 import { PartState } from './part-state.js'
 import { RetryableError, withRetries } from './retry.js'
 import { SpeedMeter } from './speed-meter.js'
 import { ByteRate } from './byte-rate.js'
+import { adoptSharedPartial, blobMatches } from './shared-blob.js'
 
 export interface Logger {
   info: (obj: object, msg: string) => void
@@ -39,6 +42,8 @@ export interface RunContext {
   /** The server's cap on bytes per second (the cluster's, with Redis), which every job keeps. */
   serverRate: ByteRate
 }
+
+let flockWarned = false
 
 const abortable = async (promise: Promise<unknown>, signal: AbortSignal): Promise<void> => {
   signal.throwIfAborted()
@@ -170,26 +175,41 @@ export class JobRun {
     const modelId = this.#job.model_id
     const names = new Set(await readdir(blobsDir(cacheDir, modelId)).catch(() => []))
     const abandoned: PlannedFile[] = []
+    const idle = async (path: string): Promise<boolean> => {
+      const partial = await stat(path).catch(() => undefined)
+      return partial === undefined || Date.now() - partial.mtimeMs >= ABANDONED_AFTER_MS
+    }
     for (const file of this.#plan.files) {
-      if (!names.has(`${file.etag}.incomplete`) && !names.has(`${file.etag}.incomplete.parts.json`)) continue
-      const partial = await stat(incompletePath(cacheDir, modelId, file.etag)).catch(() => undefined)
-      const idle = partial === undefined || Date.now() - partial.mtimeMs >= ABANDONED_AFTER_MS
-      if (idle && await hasBlob(cacheDir, modelId, file.etag, file.size)) abandoned.push(file)
+      const paths = [incompletePath(cacheDir, modelId, file.etag), sharedIncompletePath(cacheDir, modelId, file.etag)]
+      if (!paths.some((path) => names.has(basename(path)) || names.has(`${basename(path)}.parts.json`))) continue
+      if (await idle(paths[0]!) && await idle(paths[1]!) && await hasBlob(cacheDir, modelId, file.etag, file.size)) abandoned.push(file)
     }
     await this.purgePartials(abandoned)
   }
 
-  /** Deletes this job's partial files, except those another job or process is writing right now. */
+  /**
+   * Deletes this job's partial files, except those another job or process is writing right now: its
+   * own, and one under the shared name (an earlier modeldepot's, or a dead huggingface_hub's) if
+   * huggingface_hub's lock is free too.
+   */
   async purgePartials (files: readonly PlannedFile[] = this.#plan.files): Promise<void> {
     const { cacheDir, blobsInFlight } = this.#ctx
+    const modelId = this.#job.model_id
+    const remove = async (partial: string): Promise<void> => {
+      await unlink(partial).catch(() => {})
+      await new PartState(partial, tmpDirOf(cacheDir, modelId)).remove()
+    }
     for (const file of files) {
-      if (blobsInFlight.has(blobPath(cacheDir, this.#job.model_id, file.etag))) continue
-      const release = await tryBlobLock(lockPath(cacheDir, this.#job.model_id, file.etag))
+      if (blobsInFlight.has(blobPath(cacheDir, modelId, file.etag))) continue
+      const release = await tryBlobLock(lockPath(cacheDir, modelId, file.etag))
       if (release === undefined) continue
       try {
-        const partial = incompletePath(cacheDir, this.#job.model_id, file.etag)
-        await unlink(partial).catch(() => {})
-        await new PartState(partial, tmpDirOf(cacheDir, this.#job.model_id)).remove()
+        await remove(incompletePath(cacheDir, modelId, file.etag))
+        const shared = sharedIncompletePath(cacheDir, modelId, file.etag)
+        if (await stat(shared).catch(() => undefined) === undefined) continue
+        const releaseHub = await tryHubFlock(hubLockPath(cacheDir, modelId, file.etag))
+        if (releaseHub === undefined) continue
+        await remove(shared).finally(releaseHub)
       } finally {
         await release().catch(() => {})
       }
@@ -275,8 +295,18 @@ export class JobRun {
         attempt.abort(new RetryableError('the blob lock was lost to another writer'))
       })
       try {
-        if (await hasBlob(cacheDir, this.#job.model_id, file.etag, file.size)) return
-        await this.#transfer(file, target, attempt.signal)
+        // huggingface_hub's lock too, for as long as the blob is written, verified and renamed.
+        const releaseHub = await this.#acquireHubLock(file, attempt.signal)
+        try {
+          if (await this.#completedMeanwhile(file, target, attempt.signal)) return
+          const modelId = this.#job.model_id
+          if (await adoptSharedPartial(sharedIncompletePath(cacheDir, modelId, file.etag), incompletePath(cacheDir, modelId, file.etag))) {
+            this.#ctx.log.info({ job_id: this.#job.job_id, file: file.path }, 'a partial under the shared name `{etag}.incomplete` is resumed under modeldepot\'s own')
+          }
+          await this.#transfer(file, target, attempt.signal)
+        } finally {
+          await releaseHub().catch(() => {})
+        }
       } catch (err) {
         throw this.controller.signal.aborted ? err : (attempt.signal.reason ?? err)
       } finally {
@@ -285,6 +315,29 @@ export class JobRun {
     } finally {
       this.controller.signal.removeEventListener('abort', stop)
     }
+  }
+
+  /** huggingface_hub's flock on the blob; without flock(1) on this host, only modeldepot's own lock guards it (said once). */
+  async #acquireHubLock (file: PlannedFile, signal: AbortSignal): Promise<ReleaseLock> {
+    try {
+      return await acquireHubFlock(hubLockPath(this.#ctx.cacheDir, this.#job.model_id, file.etag), signal)
+    } catch (err) {
+      if (!(err instanceof FlockUnavailableError)) throw err
+      if (!flockWarned) this.#ctx.log.warn({ reason: err.message }, 'huggingface_hub\'s blob locks cannot be taken: a download of the same file by huggingface_hub at the same time is not kept out')
+      flockWarned = true
+      return async () => {}
+    }
+  }
+
+  /**
+   * The blob is there now: another program (a replica, huggingface_hub) finished it while we waited.
+   * It is used if it hashes to its etag; else it is fetched again and replaced (said in the log).
+   */
+  async #completedMeanwhile (file: PlannedFile, target: string, signal: AbortSignal): Promise<boolean> {
+    if (await stat(target).catch(() => undefined) === undefined) return false
+    if (await blobMatches({ path: target, size: file.size, etag: file.etag, lfs: file.lfs }, signal)) return true
+    this.#ctx.log.warn({ job_id: this.#job.job_id, file: file.path }, 'the blob another program put in the cache does not match its etag: fetched again, and replaced')
+    return false
   }
 
   async #transfer (file: PlannedFile, target: string, signal: AbortSignal): Promise<void> {

@@ -39,7 +39,7 @@ export function contiguousEnd (parts: readonly Part[]): number {
 interface Saved { etag: string, size: number, parts: Part[] }
 
 /**
- * Which bytes of a parted `.incomplete` are on disk, in `{etag}.incomplete.parts.json` beside it, so
+ * Which bytes of a parted `.incomplete` are on disk, in `{etag}.modeldepot.incomplete.parts.json` beside it, so
  * each part resumes on its own after a restart. `done` is only ever saved after its bytes were
  * written, so it can lag behind the disk but never run ahead; `load` counts in what the disk holds
  * past it (withBytesPastCheckpoints), so those bytes are not fetched again.

@@ -219,7 +219,7 @@ t.test('3. cancel at the verify step', async (t) => {
     t.match(cancelled.json(), { status: 'cancelled', error: null })
     const blobs = join(cacheDir, repo('org/tiny'), 'blobs')
     t.notOk(existsSync(join(blobs, sha256Hex(model.weights))), 'no blob for a file not verified')
-    t.same(readFileSync(join(blobs, `${sha256Hex(model.weights)}.incomplete`)), model.weights.subarray(0, size - 1), 'the partial is kept, byte for byte')
+    t.same(readFileSync(join(blobs, `${sha256Hex(model.weights)}.modeldepot.incomplete`)), model.weights.subarray(0, size - 1), 'the partial is kept, byte for byte')
     t.notOk(existsSync(join(cacheDir, repo('org/tiny'), 'refs', 'main')), 'no ref')
 
     const resumed = await startDownload(app, { model_id: 'org/tiny' })
@@ -243,7 +243,7 @@ t.test('3. cancel at the verify step', async (t) => {
     t.equal((await cancelJob(app, job.job_id)).json().status, 'cancelled')
     const blobs = join(cacheDir, repo('org/tiny'), 'blobs')
     t.notOk(existsSync(join(blobs, sha256Hex(model.weights))), 'no blob')
-    const saved = JSON.parse(readFileSync(join(blobs, `${sha256Hex(model.weights)}.incomplete.parts.json`), 'utf8')) as { parts: Array<{ start: number, length: number, done: number }> }
+    const saved = JSON.parse(readFileSync(join(blobs, `${sha256Hex(model.weights)}.modeldepot.incomplete.parts.json`), 'utf8')) as { parts: Array<{ start: number, length: number, done: number }> }
     t.equal(saved.parts.reduce((sum, part) => sum + part.done, 0), size - 1, 'the part state says exactly what is on disk')
 
     const before = hub.requests.length
@@ -267,7 +267,7 @@ t.test('3. cancel at the verify step', async (t) => {
     const file: FakeFile = { path: 'huge.safetensors', content: 'not the real bytes', lfs: true, listedSize: TiB }
     hub.addRepo({ id: 'org/huge', revisions: { main: { commit: C1, files: [file] } } })
     const blobs = join(cacheDir, repo('org/huge'), 'blobs')
-    const partial = join(blobs, `${etagOf(file)}.incomplete`)
+    const partial = join(blobs, `${etagOf(file)}.modeldepot.incomplete`)
     mkdirSync(blobs, { recursive: true })
     writeFileSync(partial, '')
     truncateSync(partial, TiB)
@@ -289,7 +289,7 @@ t.test('3. cancel at the verify step', async (t) => {
     t.equal(answer?.json().status, 'cancelled')
     t.equal(statSync(partial).size, TiB, 'the partial is kept')
     t.same(JSON.parse(readFileSync(state, 'utf8')).parts, parts, 'and its part state, unchanged')
-    t.same(readdirSync(blobs).sort(), [`${etagOf(file)}.incomplete`, `${etagOf(file)}.incomplete.parts.json`], 'no blob')
+    t.same(readdirSync(blobs).sort(), [`${etagOf(file)}.modeldepot.incomplete`, `${etagOf(file)}.modeldepot.incomplete.parts.json`], 'no blob')
 
     const again = await startDownload(app, { model_id: 'org/huge' })
     t.match(again.job, { status: /queued|downloading/, bytes_downloaded: TiB }, 'the same request resumes from it')
@@ -300,7 +300,7 @@ t.test('3. cancel at the verify step', async (t) => {
   })
 })
 
-t.test('4. a cache left by a dead process: a fresh app resumes what it can, takes over stale locks, and leaves nothing behind', async (t) => {
+t.test('4. a cache left by a dead process (an earlier modeldepot, whose partials had the shared name `{etag}.incomplete`): a fresh app resumes what it can, takes over stale locks, and leaves nothing behind', async (t) => {
   const hub = await FakeHub.start({ tokens: { [HF_TOKEN]: { name: 'reader', role: 'read' } } })
   t.teardown(() => hub.close())
   const config: FakeFile = { path: 'config.json', content: '{"model_type":"left"}' }

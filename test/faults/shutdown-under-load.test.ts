@@ -142,7 +142,7 @@ t.test('SIGTERM with 4 downloads and 50 polling clients: every poll answered, ex
   let configsMissing = 0
   for (const modelId of MODELS) {
     const [config, weights] = files.get(modelId)!
-    const partial = statSync(join(blobs(modelId), `${sha256Hex(weights!.content)}.incomplete`), { throwIfNoEntry: false })
+    const partial = statSync(join(blobs(modelId), `${sha256Hex(weights!.content)}.modeldepot.incomplete`), { throwIfNoEntry: false })
     const blob = statSync(join(blobs(modelId), sha256Hex(weights!.content)), { throwIfNoEntry: false })
     t.ok(partial !== undefined || blob !== undefined, `${modelId}: the weights are kept, whole or in part`)
     kept.set(modelId, blob?.size ?? partial?.size ?? 0)

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { existsSync, lstatSync, readdirSync, readFileSync, type Stats } from 'node:fs'
 import { basename, join, relative, sep } from 'node:path'
 import { gitSha1, sha256 } from './hf-cache.js'
@@ -30,9 +31,20 @@ function walk (root: string): Array<{ path: string, stats: Stats }> {
 
 const isPartial = (name: string): boolean => name.endsWith('.incomplete') || name.endsWith('.incomplete.parts.json')
 
+/** Whether nobody holds the flock on a huggingface_hub lock file (`flock -n` takes it, or says it cannot). */
+function flockFree (path: string): boolean {
+  try {
+    execFileSync('flock', ['--nonblock', path, 'true'])
+    return true
+  } catch {
+    return false
+  }
+}
+
 /**
  * What must not be left in the cache once every download has ended, one `kind path` line each:
- * partial files and their part states, symlinks to nothing (anywhere in the cache), blob locks, and
+ * partial files and their part states, symlinks to nothing (anywhere in the cache), modeldepot's blob
+ * locks and huggingface_hub's ones still held, and
  * scratch files (a repo's `.modeldepot-tmp/` and `.modeldepot-trash/`, `.locks/.modeldepot-trash/`),
  * and anything in an old-layout `.modeldepot/` folder. Empty when the cache is clean.
  */
@@ -43,7 +55,9 @@ export function cacheLeftovers (cacheDir: string): string[] {
     const [top, second] = at.split(sep)
     if (stats.isSymbolicLink() && !existsSync(path)) found.push(`dangling ${at}`)
     if (isPartial(basename(path))) found.push(`partial ${at}`)
-    if (top === '.locks' && path.endsWith('.lock')) found.push(`lock ${at}`)
+    if (top === '.locks' && path.endsWith('.modeldepot.lock')) found.push(`lock ${at}`)
+    // huggingface_hub's flock files stay (it leaves them behind too, and expects the same file), but free.
+    else if (top === '.locks' && path.endsWith('.lock') && !flockFree(path)) found.push(`held lock ${at}`)
     const scratch = (top!.startsWith('models--') || top === '.locks') && (second === '.modeldepot-tmp' || second === '.modeldepot-trash')
     if (scratch && at.split(sep).length > 2) found.push(`scratch ${at}`)
     if (top === '.modeldepot') found.push(`old state folder ${at}`)
