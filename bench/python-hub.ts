@@ -76,7 +76,7 @@ export async function downloadViaPython (hub: PythonHub, dir: string, hubUrl: st
     PATH: process.env.PATH ?? '',
     HOME: dir,
     HF_HOME: join(dir, 'hf-home'),
-    // The fake Hub redirects to its CDN on its own host, which huggingface_hub ≥ 1.2x would follow for the
+    // The fake Hub redirects to its CDN on its own host, which huggingface_hub 1.33 follows (1.9.2 did not) for the
     // file's metadata as if it were the Hub: under another name for the same address the CDN is another host, as it is on the real Hub.
     HF_ENDPOINT: hubUrl.replace('//127.0.0.1:', '//localhost:'),
     HF_HUB_DISABLE_XET: '1',
