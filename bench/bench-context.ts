@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { HubProcess } from './hub-control.js'
+import type { PythonPeer } from './python-hub.js'
 import type { BenchSettings } from './settings.js'
 
 /** What every measurement gets: the fake Hub, a scratch directory, the settings, a progress line. */
@@ -13,6 +14,10 @@ export interface BenchContext {
   note: (message: string) => void
   /** Extra node arguments for the servers that download in (1) and (2), such as --cpu-prof. */
   serverNodeArgs: string[]
+  /** Python huggingface_hub, a peer in (1) and (1b) where the bench found one, and what the report says of it. */
+  python: PythonPeer
+  /** BENCH_BASELINE_SERVER: another build's dist/src/server.js, a contender in (1) and (1b) beside this one. */
+  baselineServer?: string | undefined
 }
 
 let runs = 0

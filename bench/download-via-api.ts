@@ -22,8 +22,8 @@ export interface ApiRun {
  * A fresh server, then what a user does: POST /api/download-model, then long-poll
  * /api/download-progress?wait=10 until the job completes. Timed from the POST to the answer.
  */
-export async function downloadViaApi (dir: string, hubUrl: string, model: BenchModel, nodeArgs: string[] = []): Promise<ApiRun> {
-  const { server, lagBetween } = await startProbedModeldepot({ dir, hubUrl, nodeArgs })
+export async function downloadViaApi (dir: string, hubUrl: string, model: BenchModel, nodeArgs: string[] = [], script?: string): Promise<ApiRun> {
+  const { server, lagBetween } = await startProbedModeldepot({ dir, hubUrl, nodeArgs, script })
   try {
     const idleRssBytes = server.peakRssBytes()
     const client = new ApiClient(server.url)

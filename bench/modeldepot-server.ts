@@ -15,6 +15,8 @@ export interface ModeldepotOptions {
   env?: Record<string, string>
   /** Extra arguments to node, such as --cpu-prof. */
   nodeArgs?: string[]
+  /** Another build's entry point (a baseline to compare with); this build's by default. */
+  script?: string | undefined
 }
 
 /**
@@ -36,10 +38,10 @@ export interface ProbedModeldepot {
 }
 
 /** The same, with the event-loop probe preloaded (event-loop-probe.ts), to measure its lag and memory from inside. */
-export async function startProbedModeldepot ({ dir, hubUrl, env = {}, nodeArgs = [] }: ModeldepotOptions): Promise<ProbedModeldepot> {
+export async function startProbedModeldepot ({ dir, hubUrl, env = {}, nodeArgs = [], script = SERVER }: ModeldepotOptions): Promise<ProbedModeldepot> {
   mkdirSync(dir, { recursive: true })
   const file = join(dir, 'event-loop.txt')
-  const server = await startNodeServer(SERVER, { ...settings(dir, hubUrl, env), BENCH_EVENT_LOOP_FILE: file }, dir, join(dir, 'modeldepot.log'), [...probeArgs, ...nodeArgs])
+  const server = await startNodeServer(script, { ...settings(dir, hubUrl, env), BENCH_EVENT_LOOP_FILE: file }, dir, join(dir, 'modeldepot.log'), [...probeArgs, ...nodeArgs])
   return {
     server,
     lagBetween: async (from, to) => eventLoopLag(file, from, to),

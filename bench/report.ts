@@ -3,10 +3,11 @@ import { mb, num, range, table } from './format.js'
 import { IDLE_PIECES, type IdleRound } from './idle-memory.js'
 import type { Machine } from './machine.js'
 import {
-  definedSpread, eventLoopDuringDownload, mbPerSecond, peakRssLarge, peakRssSmall, reportedEventLoop, speedRatios, speeds, type BenchResults
+  definedSpread, eventLoopDuringDownload, mbPerSecond, peakRssLarge, peakRssSmall, reportedEventLoop, speedRatios, speeds,
+  type BenchResults, type ThroughputResults
 } from './results-model.js'
 import { percentile, spread, type Spread } from './stats.js'
-import { checkTargets } from './targets.js'
+import { checkTargets, throughputTargets, type TargetCheck } from './targets.js'
 import { TIMED, type ThroughputResult, type Timed } from './throughput.js'
 
 const MiB = 1024 * 1024
@@ -14,15 +15,18 @@ const DOWNLOADERS: Record<Timed, string> = {
   modeldepot: 'modeldepot: POST, then GET progress?wait=10 (hashes, fsyncs each blob)',
   curl: 'curl, every file in parallel, straight to disk',
   'curl + fsync': 'the same curl run, plus `sync` of its files afterwards',
-  snapshotDownload: '@huggingface/hub snapshotDownload'
+  snapshotDownload: '@huggingface/hub snapshotDownload',
+  huggingface_hub: 'Python huggingface_hub snapshot_download (8 files at once, no Xet)',
+  'modeldepot (baseline)': 'modeldepot, the baseline build (BENCH_BASELINE_SERVER), the same way'
 }
 const mbSpread = (s: Spread | undefined): Spread | undefined => s && { min: s.min / 1e6, median: s.median / 1e6, max: s.max / 1e6 }
 
-function throughputTable (r: BenchResults, run: ThroughputResult): string {
-  return table(['Downloader', 'MB/s', 'Seconds (median)', 'modeldepot is … × as fast', 'Fake Hub CPU s (median)'], TIMED.map((name) => [
+function throughputTable (r: ThroughputResults, run: ThroughputResult): string {
+  const ran = TIMED.filter((name) => run.rounds.some((round) => round.seconds[name] !== undefined))
+  return table(['Downloader', 'MB/s', 'Seconds (median)', 'modeldepot is … × as fast', 'Fake Hub CPU s (median)'], ran.map((name) => [
     DOWNLOADERS[name],
     range(speeds(r, name, run)),
-    num(spread(run.rounds.map((round) => round.seconds[name])).median, 2),
+    num(definedSpread(run.rounds.map((round) => round.seconds[name]))?.median, 2),
     name === 'modeldepot' ? '' : range(speedRatios(r, name, run), 2),
     name === 'curl + fsync' ? '' : num(definedSpread(run.rounds.map((round) => round.hubCpuSeconds[name]))?.median, 1)
   ]))
@@ -47,8 +51,9 @@ export function renderReport (r: BenchResults): string {
     '',
     '## Targets',
     '',
-    table(['Target', 'This run', 'Met'], checkTargets(r).map((c) => [c.target, c.result, c.met === undefined ? 'n/a' : c.met ? 'yes' : '**no**'])),
+    targetsTable(checkTargets(r)),
     '',
+    ...pythonLines(r.pythonNotes),
     `## 1. Throughput: ${shards} LFS files + small files (${mb(r.throughput.bytes - 2 * s.shardBytes)}), ${s.throughputRounds} rounds`,
     '',
     throughputTable(r, r.throughput),
@@ -63,7 +68,8 @@ export function renderReport (r: BenchResults): string {
       ['modeldepot, idle after start-up, event-loop probe preloaded', range(mbSpread(definedSpread(r.throughput.rounds.map((round) => round.api.idleRssBytes))))],
       [`modeldepot, downloading 2 × ${s.smallShardBytes / MiB} MiB (${s.memoryRounds} rounds)`, range(mbSpread(peakRssSmall(r)))],
       [`modeldepot, downloading ${shards} (${s.throughputRounds} rounds)`, range(mbSpread(peakRssLarge(r)))],
-      [`snapshotDownload's process, ${shards}, for comparison`, range(mbSpread(spread(r.throughput.rounds.map((round) => round.snapshotPeakRssBytes))))]
+      [`snapshotDownload's process, ${shards}, for comparison`, range(mbSpread(spread(r.throughput.rounds.map((round) => round.snapshotPeakRssBytes))))],
+      [`Python snapshot_download's process, ${shards}, for comparison`, range(mbSpread(definedSpread(r.throughput.rounds.map((round) => round.pythonPeakRssBytes))))]
     ]),
     '',
     idleSection(r.idle),
@@ -75,13 +81,62 @@ export function renderReport (r: BenchResults): string {
     resumeSection(r),
     overheadSection(r),
     `While ${shards} download: GET /api/download-progress?job_id answered ${num(r.underDownload.load.requestsPerSecond, 0)} req/s at p99 ${num(r.underDownload.load.p99Ms, 0)} ms;`,
-    `the download ran at ${num(mbPerSecond(r.underDownload.downloadBytes, r.underDownload.downloadSeconds))} MB/s (${num(speeds(r, 'modeldepot').median)} MB/s without the load).`,
+    `the download ran at ${num(mbPerSecond(r.underDownload.downloadBytes, r.underDownload.downloadSeconds))} MB/s (${num(speeds(r, 'modeldepot')?.median)} MB/s without the load).`,
     'Event-loop lag p99, measured inside the server by a preloaded probe (bench/event-loop-probe.ts) from the POST to the end:',
     `${range(eventLoopDuringDownload(r), 1, ' ms')} over the plain downloads of (1), ${num(r.underDownload.eventLoop.p99Ms, 1)} ms (max ${num(r.underDownload.eventLoop.maxMs, 0)} ms)`,
     `with the load on top. The server's own \`event_loop_delay_p99_ms\` (GET /api/system-status) read ${range(reportedEventLoop(r), 1, ' ms')} after the plain`,
     'downloads: it counts since start-up and its samples include their 20 ms interval.',
     '',
     scaleSection(r),
+    ''
+  ].join('\n')
+}
+
+/** The baseline build's figures beside this build's, where one ran. */
+function baselineLines (rounds: ThroughputResult['rounds']): string[] {
+  const runs = rounds.map((round) => round.baseline).filter((run) => run !== undefined)
+  if (runs.length === 0) return []
+  return [
+    `The baseline build in the same rounds: peak RSS ${range(mbSpread(definedSpread(runs.map((run) => run.peakRssBytes))))} MB,`,
+    `CPU ${range(definedSpread(runs.map((run) => run.cpuSeconds)), 1, ' s')}, event-loop lag p99 ${range(spread(runs.map((run) => run.eventLoop.p99Ms)), 1, ' ms')}.`
+  ]
+}
+
+const targetsTable = (checks: TargetCheck[]): string =>
+  table(['Target', 'This run', 'Met'], checks.map((c) => [c.target, c.result, c.met === undefined ? 'n/a' : c.met ? 'yes' : '**no**']))
+
+/** Which Python huggingface_hub ran, or why none did. */
+function pythonLines (notes: string[]): string[] {
+  return notes.length === 0 ? [] : ['Python huggingface_hub: ' + notes.join('; ') + '.', '']
+}
+
+/** (1) and (1b) with their targets, the peak RSS and the event loop of (1): what `--only=throughput` prints. */
+export function throughputSection (r: ThroughputResults & Pick<BenchResults, 'pythonNotes'>): string {
+  const s = r.settings
+  const shards = `2 × ${s.shardBytes / MiB} MiB`
+  const rounds = r.throughput.rounds
+  return [
+    '## Targets (throughput, memory and event loop of the download)',
+    '',
+    targetsTable(throughputTargets(r)),
+    '',
+    ...pythonLines(r.pythonNotes),
+    `## 1. Throughput: ${shards} LFS files + small files (${mb(r.throughput.bytes - 2 * s.shardBytes)}), ${rounds.length} rounds`,
+    '',
+    throughputTable(r, r.throughput),
+    '',
+    `Peak RSS (VmHWM) of the server: ${range(mbSpread(definedSpread(rounds.map((round) => round.api.idleRssBytes))))} MB idle after start-up,`,
+    `${range(mbSpread(peakRssLarge(r)))} MB downloading ${shards}; at its highest the V8 heap held`,
+    `${range(mbSpread(definedSpread(rounds.map((round) => round.api.eventLoop.peakMemory?.heapUsed))))} MB and Buffers`,
+    `${range(mbSpread(definedSpread(rounds.map((round) => round.api.eventLoop.peakMemory?.arrayBuffers))))} MB.`,
+    `snapshotDownload's process peaked at ${range(mbSpread(spread(rounds.map((round) => round.snapshotPeakRssBytes))))} MB, Python's at ${range(mbSpread(definedSpread(rounds.map((round) => round.pythonPeakRssBytes))))} MB.`,
+    `CPU of the server process (all threads) per download: ${range(definedSpread(rounds.map((round) => round.api.cpuSeconds)), 1, ' s')}.`,
+    `Event-loop lag p99 (the preloaded probe, from the POST to the end): ${range(eventLoopDuringDownload(r), 1, ' ms')}; max ${range(definedSpread(rounds.map((round) => round.api.eventLoop.maxMs)), 0, ' ms')}.`,
+    ...baselineLines(rounds),
+    '',
+    `## 1b. The same with each connection capped at ${num(s.capBytesPerSecond / 1e6, 0)} MB/s, as a CDN caps them: 2 × ${s.cappedShardBytes / MiB} MiB, ${r.capped.rounds.length} rounds`,
+    '',
+    throughputTable(r, r.capped),
     ''
   ].join('\n')
 }

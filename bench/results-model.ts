@@ -18,6 +18,8 @@ export interface BenchResults {
   capped: ThroughputResult
   memory: ApiRun[]
   idle: IdleRound[]
+  /** Why Python huggingface_hub did or did not run, and which one. */
+  pythonNotes: string[]
   resume: ResumeRound[]
   overhead: Array<Record<LoadTargetName, LoadRun>>
   underDownload: UnderDownload
@@ -27,14 +29,23 @@ export interface BenchResults {
 
 export const mbPerSecond = (bytes: number, seconds: number): number => bytes / 1e6 / seconds
 
-/** MB/s of each contender over the rounds (of the loopback run unless another is given). */
-export function speeds (results: BenchResults, contender: Timed, run: ThroughputResult = results.throughput): Spread {
-  return spread(run.rounds.map((round) => mbPerSecond(run.bytes, round.seconds[contender])))
+/** The throughput runs of a report: (1) on loopback, (1b) capped. */
+export type ThroughputResults = Pick<BenchResults, 'settings' | 'throughput' | 'capped'>
+
+/** MB/s of each contender over the rounds (of the loopback run unless another is given); undefined for a peer that did not run. */
+export function speeds (results: ThroughputResults, contender: Timed, run: ThroughputResult = results.throughput): Spread | undefined {
+  return definedSpread(run.rounds.map((round) => {
+    const seconds = round.seconds[contender]
+    return seconds === undefined ? undefined : mbPerSecond(run.bytes, seconds)
+  }))
 }
 
 /** Time of `baseline` over time of modeldepot, per round: above 1 means modeldepot was faster. */
-export function speedRatios (results: BenchResults, baseline: Exclude<Timed, 'modeldepot'>, run: ThroughputResult = results.throughput): Spread {
-  return spread(run.rounds.map((round) => round.seconds[baseline] / round.seconds.modeldepot))
+export function speedRatios (results: ThroughputResults, baseline: Exclude<Timed, 'modeldepot'>, run: ThroughputResult = results.throughput): Spread | undefined {
+  return definedSpread(run.rounds.map((round) => {
+    const seconds = round.seconds[baseline]
+    return seconds === undefined ? undefined : seconds / round.seconds.modeldepot
+  }))
 }
 
 export const definedSpread = (values: Array<number | undefined>): Spread | undefined => {
@@ -43,8 +54,8 @@ export const definedSpread = (values: Array<number | undefined>): Spread | undef
 }
 
 /** Server peak RSS downloading the throughput repository (large shards), and the memory one (small shards). */
-export const peakRssLarge = (results: BenchResults): Spread | undefined => definedSpread(results.throughput.rounds.map((round) => round.api.peakRssBytes))
+export const peakRssLarge = (results: Pick<BenchResults, 'throughput'>): Spread | undefined => definedSpread(results.throughput.rounds.map((round) => round.api.peakRssBytes))
 export const peakRssSmall = (results: BenchResults): Spread | undefined => definedSpread(results.memory.map((run) => run.peakRssBytes))
 /** Event-loop lag p99 of the plain downloads of (1), by the probe; and as the server reports it. */
-export const eventLoopDuringDownload = (results: BenchResults): Spread => spread(results.throughput.rounds.map((round) => round.api.eventLoop.p99Ms))
+export const eventLoopDuringDownload = (results: Pick<BenchResults, 'throughput'>): Spread => spread(results.throughput.rounds.map((round) => round.api.eventLoop.p99Ms))
 export const reportedEventLoop = (results: BenchResults): Spread => spread(results.throughput.rounds.map((round) => round.api.reportedEventLoopP99Ms))

@@ -8,7 +8,8 @@ import { startSession } from './bench-session.js'
 import { HubProcess } from './hub-control.js'
 import { measureIdleMemory } from './idle-memory.js'
 import { describeMachine } from './machine.js'
-import { idleSection, machineLine, overheadSection, renderReport, resumeSection, scaleSection } from './report.js'
+import { findPythonHub } from './python-hub.js'
+import { idleSection, machineLine, overheadSection, renderReport, resumeSection, scaleSection, throughputSection } from './report.js'
 import { measureResume } from './resume.js'
 import { measureManyFiles, measureQueue } from './scale.js'
 import { FULL, QUICK } from './settings.js'
@@ -19,7 +20,7 @@ import { measureCappedThroughput, measureMemory, measureThroughput } from './thr
 // measure (a failed download, an error under load) exits non-zero. `--cpu-prof` also writes a V8
 // CPU profile of every server that downloads in (1) and (2) to bench/results/profiles/ (the
 // figures of such a run carry the profiler's cost, so its report goes to profiled.md).
-// `--only=idle,resume,overhead,queue,many-files` runs just those sections (at full size unless --quick)
+// `--only=throughput,idle,resume,overhead,queue,many-files` runs just those sections (at full size unless --quick)
 // and writes them to bench/results/only-<sections>.md, so latest.md only ever holds a whole run.
 
 const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url))
@@ -27,7 +28,7 @@ const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.ur
 const quick = process.argv.includes('--quick')
 const profiled = process.argv.includes('--cpu-prof')
 const settings = quick ? QUICK : FULL
-const SECTIONS = ['idle', 'resume', 'overhead', 'queue', 'many-files'] as const
+const SECTIONS = ['throughput', 'idle', 'resume', 'overhead', 'queue', 'many-files'] as const
 type Section = (typeof SECTIONS)[number]
 const onlyArg = process.argv.find((arg) => arg.startsWith('--only='))
 const only = onlyArg?.slice('--only='.length).split(',').filter((name) => name !== '')
@@ -36,13 +37,26 @@ if (unknown.length > 0 || only?.length === 0) {
   process.stderr.write(`--only takes some of ${SECTIONS.join(', ')} (got ${onlyArg ?? ''})\n`)
   process.exit(2)
 }
+// `--rounds=N`: fewer throughput rounds (the capped ones too, at most N), for a comparison on a busy machine.
+const roundsText = process.argv.find((arg) => arg.startsWith('--rounds='))?.slice('--rounds='.length)
+const roundsArg = roundsText === undefined ? undefined : Number(roundsText)
+if (roundsArg !== undefined && !(Number.isInteger(roundsArg) && roundsArg > 0)) {
+  process.stderr.write(`--rounds takes a whole number above 0 (got ${roundsText ?? ''})\n`)
+  process.exit(2)
+}
 const profilesDir = join(RESULTS_DIR, 'profiles')
 const { workDir, note, cleanUp } = startSession('bench')
 
 const hub = await HubProcess.start()
 try {
   const serverNodeArgs = profiled ? ['--cpu-prof', `--cpu-prof-dir=${profilesDir}`] : []
-  const ctx: BenchContext = { hub, workDir, settings, note, serverNodeArgs }
+  const wantsPython = only === undefined || only.includes('throughput')
+  const python = wantsPython ? findPythonHub(workDir) : { hub: undefined, notes: [] as string[] }
+  if (python.hub !== undefined) python.notes.push(`huggingface_hub ${python.hub.version} from ${python.hub.source}`)
+  for (const line of python.notes) note(`Python peer: ${line}`)
+  const baselineServer = process.env.BENCH_BASELINE_SERVER === '' ? undefined : process.env.BENCH_BASELINE_SERVER
+  const rounds = roundsArg === undefined ? settings : { ...settings, throughputRounds: roundsArg, cappedRounds: Math.min(settings.cappedRounds, roundsArg) }
+  const ctx: BenchContext = { hub, workDir, settings: rounds, note, serverNodeArgs, python, baselineServer }
   const weights = weightsModel('bench/weights', settings.shardBytes, 10)
   const smallWeights = weightsModel('bench/small-weights', settings.smallShardBytes, 20)
   const cappedWeights = weightsModel('bench/capped-weights', settings.cappedShardBytes, 50, 'capped')
@@ -52,8 +66,8 @@ try {
   const queued = Array.from({ length: settings.queuedJobs }, (_, i) => oneFileModel(`bench/queued-${String(i).padStart(4, '0')}`, { path: 'config.json', bytes: 700, lfs: false }, 1000 + i))
   const manyFiles = manyFilesModel('bench/many-files', settings.manyFiles)
   note(`${quick ? 'quick' : 'full'} run in ${workDir}; the fake Hub hashes its files`)
-  if (only !== undefined) await runSections(ctx, only as Section[], { weights, tiny, blockers, queued, manyFiles })
-  else await runAll(ctx, { weights, smallWeights, cappedWeights, tiny, blockers, queued, manyFiles })
+  if (only !== undefined) await runSections(ctx, only as Section[], { weights, cappedWeights, tiny, blockers, queued, manyFiles }, python.notes)
+  else await runAll(ctx, { weights, smallWeights, cappedWeights, tiny, blockers, queued, manyFiles }, python.notes)
 } finally {
   await hub.stop()
   cleanUp()
@@ -61,7 +75,7 @@ try {
 // Keep-alive sockets of the API client would hold the process open.
 process.exit(0)
 
-async function runAll (ctx: BenchContext, models: SectionModels & { smallWeights: BenchModel, cappedWeights: BenchModel }): Promise<void> {
+async function runAll (ctx: BenchContext, models: SectionModels & { smallWeights: BenchModel }, pythonNotes: string[]): Promise<void> {
   const { weights, smallWeights, cappedWeights, tiny, blockers, queued, manyFiles } = models
   await ctx.hub.addModels([weights, smallWeights, cappedWeights, tiny, ...blockers, ...queued, manyFiles])
 
@@ -75,9 +89,8 @@ async function runAll (ctx: BenchContext, models: SectionModels & { smallWeights
   const queue = await measureQueue(ctx, blockers, queued)
   const many = await measureManyFiles(ctx, manyFiles)
 
-  const report = renderReport({
-    machine: describeMachine(), settings, throughput, capped, memory, idle, resume, overhead, underDownload, queue, manyFiles: many
-  })
+  const measured = { throughput, capped, memory, pythonNotes, idle, resume, overhead, underDownload, queue, manyFiles: many }
+  const report = renderReport({ machine: describeMachine(), settings, ...measured })
   process.stdout.write(`${report}\n`)
   mkdirSync(RESULTS_DIR, { recursive: true })
   const file = join(RESULTS_DIR, profiled ? 'profiled.md' : quick ? 'quick.md' : 'latest.md')
@@ -86,13 +99,21 @@ async function runAll (ctx: BenchContext, models: SectionModels & { smallWeights
   if (profiled) note(`CPU profiles in ${profilesDir}; summarize one with: node dist/bench/profile-summary.js FILE.cpuprofile`)
 }
 
-interface SectionModels { weights: BenchModel, tiny: BenchModel, blockers: BenchModel[], queued: BenchModel[], manyFiles: BenchModel }
+interface SectionModels {
+  weights: BenchModel
+  cappedWeights: BenchModel
+  tiny: BenchModel
+  blockers: BenchModel[]
+  queued: BenchModel[]
+  manyFiles: BenchModel
+}
 
 /** Some sections alone, each rendered as in the full report, to their own file. */
-async function runSections (ctx: BenchContext, sections: Section[], models: SectionModels): Promise<void> {
+async function runSections (ctx: BenchContext, sections: Section[], models: SectionModels, pythonNotes: string[]): Promise<void> {
   const wants = (section: Section): boolean => sections.includes(section)
   await ctx.hub.addModels([
-    ...(wants('resume') ? [models.weights] : []),
+    ...(wants('resume') || wants('throughput') ? [models.weights] : []),
+    ...(wants('throughput') ? [models.cappedWeights] : []),
     ...(wants('overhead') ? [models.tiny] : []),
     ...(wants('queue') ? [...models.blockers, ...models.queued] : []),
     ...(wants('many-files') ? [models.manyFiles] : [])
@@ -103,6 +124,11 @@ async function runSections (ctx: BenchContext, sections: Section[], models: Sect
     machineLine(describeMachine()),
     ''
   ]
+  if (wants('throughput')) {
+    const throughput = await measureThroughput(ctx, models.weights)
+    const capped = await measureCappedThroughput(ctx, models.cappedWeights, settings.capBytesPerSecond)
+    parts.push(throughputSection({ settings, throughput, capped, pythonNotes }))
+  }
   if (wants('idle')) parts.push(idleSection(await measureIdleMemory(ctx, settings.idleRounds)))
   if (wants('resume')) parts.push(resumeSection({ settings, resume: await measureResume(ctx, models.weights) }))
   if (wants('overhead')) parts.push(overheadSection({ settings, overhead: await measureOverhead(ctx, models.tiny) }))

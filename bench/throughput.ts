@@ -3,27 +3,33 @@ import { totalBytes, type BenchModel } from './bench-models.js'
 import { downloadViaApi, type ApiRun } from './download-via-api.js'
 import { downloadViaCurl } from './download-via-curl.js'
 import { downloadViaSnapshot } from './download-via-snapshot.js'
+import { downloadViaPython } from './python-hub.js'
 import { cpuSeconds } from './process-cpu.js'
 import { MB, roundOrder } from './stats.js'
 
-export const CONTENDERS = ['modeldepot', 'curl', 'snapshotDownload'] as const
+/** Python huggingface_hub runs only where the bench found one (python-hub.ts): its figures may be absent. */
+export const CONTENDERS = ['modeldepot', 'curl', 'snapshotDownload', 'huggingface_hub', 'modeldepot (baseline)'] as const
 export type Contender = (typeof CONTENDERS)[number]
 /** The contenders, plus curl's time with the fsync of its files added. */
-export const TIMED = ['modeldepot', 'curl', 'curl + fsync', 'snapshotDownload'] as const
+export const TIMED = ['modeldepot', 'curl', 'curl + fsync', 'snapshotDownload', 'huggingface_hub', 'modeldepot (baseline)'] as const
 export type Timed = (typeof TIMED)[number]
 
 export interface ThroughputRound {
-  seconds: Record<Timed, number>
+  seconds: Record<Exclude<Timed, 'huggingface_hub' | 'modeldepot (baseline)'>, number> & { huggingface_hub?: number, 'modeldepot (baseline)'?: number }
   /** CPU the fake Hub process spent serving each contender, to show it was not the limit. */
-  hubCpuSeconds: Record<Contender, number | undefined>
+  hubCpuSeconds: Partial<Record<Contender, number | undefined>>
   api: ApiRun
   snapshotPeakRssBytes: number
+  pythonPeakRssBytes?: number | undefined
+  /** The same through the baseline build, where one is given. */
+  baseline?: ApiRun | undefined
 }
 
 export interface ThroughputResult { bytes: number, rounds: ThroughputRound[] }
 
 /** (1) The same repository through the API, with curl, and with snapshotDownload, in alternating order. */
 export async function measureThroughput (ctx: BenchContext, model: BenchModel, rounds = ctx.settings.throughputRounds, label = 'throughput'): Promise<ThroughputResult> {
+  // The contenders of each round run in a fixed rotation; the fsync row is curl's, timed apart.
   const bytes = totalBytes(model)
   const results: ThroughputRound[] = []
   for (let round = 0; round < rounds; round++) {
@@ -31,7 +37,11 @@ export async function measureThroughput (ctx: BenchContext, model: BenchModel, r
     const hubCpuSeconds: Partial<Record<Contender, number | undefined>> = {}
     let api: ApiRun | undefined
     let snapshotPeakRssBytes = 0
-    for (const contender of roundOrder(CONTENDERS, round)) {
+    let pythonPeakRssBytes: number | undefined
+    const python = ctx.python
+    let baseline: ApiRun | undefined
+    const contenders = CONTENDERS.filter((name) => (name !== 'huggingface_hub' || python.hub !== undefined) && (name !== 'modeldepot (baseline)' || ctx.baselineServer !== undefined))
+    for (const contender of roundOrder(contenders, round)) {
       const hubCpuBefore = ctx.hub.pid === undefined ? undefined : cpuSeconds(ctx.hub.pid)
       await inFreshDir(ctx, contender, async (dir) => {
         if (contender === 'modeldepot') {
@@ -41,21 +51,37 @@ export async function measureThroughput (ctx: BenchContext, model: BenchModel, r
           const run = await downloadViaCurl(dir, ctx.hub.url, model)
           seconds.curl = run.seconds
           seconds['curl + fsync'] = run.seconds + run.fsyncSeconds
-        } else {
+        } else if (contender === 'modeldepot (baseline)') {
+          baseline = await downloadViaApi(dir, ctx.hub.url, model, ctx.serverNodeArgs, ctx.baselineServer)
+          seconds['modeldepot (baseline)'] = baseline.seconds
+        } else if (contender === 'snapshotDownload') {
           const run = await downloadViaSnapshot(dir, ctx.hub.url, model)
           seconds.snapshotDownload = run.seconds
           snapshotPeakRssBytes = run.peakRssBytes
+        } else if (python.hub !== undefined) {
+          // A peer, not what is measured: one that fails is said and left out, the run goes on.
+          const run = await downloadViaPython(python.hub, dir, ctx.hub.url, model).catch((err: unknown) => {
+            const reason = (err as Error).message.split('\n').map((line) => line.trim()).filter((line) => line !== '').at(-1) ?? ''
+            python.notes.push(`snapshot_download failed in ${label} round ${round + 1} (${reason.slice(0, 300)}), left out from then on`)
+            python.hub = undefined
+            return undefined
+          })
+          seconds.huggingface_hub = run?.seconds
+          pythonPeakRssBytes = run?.peakRssBytes
         }
       })
       const hubCpuAfter = ctx.hub.pid === undefined ? undefined : cpuSeconds(ctx.hub.pid)
       hubCpuSeconds[contender] = hubCpuBefore === undefined || hubCpuAfter === undefined ? undefined : hubCpuAfter - hubCpuBefore
-      ctx.note(`${label} round ${round + 1}/${rounds}: ${contender} ${(bytes / MB / seconds[contender]!).toFixed(0)} MB/s`)
+      const took = seconds[contender]
+      ctx.note(`${label} round ${round + 1}/${rounds}: ${contender} ${took === undefined ? 'failed' : `${(bytes / MB / took).toFixed(0)} MB/s`}`)
     }
     results.push({
-      seconds: seconds as Record<Timed, number>,
-      hubCpuSeconds: hubCpuSeconds as Record<Contender, number | undefined>,
+      seconds: seconds as ThroughputRound['seconds'],
+      hubCpuSeconds,
       api: api!,
-      snapshotPeakRssBytes
+      snapshotPeakRssBytes,
+      pythonPeakRssBytes,
+      baseline
     })
   }
   return { bytes, rounds: results }

@@ -1,6 +1,6 @@
 import { mkdir, open, unlink, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { hashInFileOrder, newHasher, ProgressSignal } from './file-hasher.js'
+import { hashWhileWritten, ProgressSignal } from './file-hasher.js'
 import type { ByteRate } from './byte-rate.js'
 import { fetchParts } from './part-fetch.js'
 import { PartCheckpoints, PartState, type Part } from './part-state.js'
@@ -26,7 +26,7 @@ export interface BlobFile {
 export interface ConnectionSettings extends HubConnection {
   /** Runs one HTTP request within the job's bound on open connections. */
   connection: <T>(task: () => Promise<T>) => Promise<T>
-  /** Files larger than this are split into range parts fetched in parallel… */
+  /** Files larger than this are fetched as range parts over several connections… */
   partSize: number
   /** …at most this many per file. */
   maxParts: number
@@ -76,7 +76,7 @@ async function downloadToTmp (blob: BlobFile, parts: Part[], state: PartState, s
   report()
 
   await writeFile(partialPath, '', { flag: 'a' })
-  const partial = { handle: await open(partialPath, 'r+'), size, parts }
+  const partial = { path: partialPath, handle: await open(partialPath, 'r+'), size, parts }
   // Stops the part fetchers and the hasher together: on a cancel, or when one of them fails.
   const attempt = new AbortController()
   const stop = (): void => attempt.abort(hooks.signal.reason)
@@ -88,8 +88,9 @@ async function downloadToTmp (blob: BlobFile, parts: Part[], state: PartState, s
       await state.save(etag, size, parts)
       checkpoints = new PartCheckpoints(state, etag, size, parts)
     }
-    const hashing = hashInFileOrder(partial, newHasher(blob.lfs, size), progress, attempt.signal)
-    hashing.catch(() => {}) // its failure is the fetch's failure, reported below
+    const hashing = hashWhileWritten(partial, blob.lfs, progress, attempt.signal)
+    // A hash that fails (a file cut short under it, a hash thread that died) stops the parts too.
+    hashing.catch((err: unknown) => attempt.abort(err))
     const onWritten = (bytes: number): void => {
       hooks.onTransferred(bytes)
       report()

@@ -1,4 +1,5 @@
 import { createHash, type Hash } from 'node:crypto'
+import { HASH_IN_WORKER_BYTES, hashPool } from './hash-pool.js'
 import { contiguousEnd, type PartialFile } from './part-state.js'
 import { RetryableError } from './retry.js'
 
@@ -9,6 +10,15 @@ export function newHasher (lfs: boolean, size: number): Hash {
 }
 
 const HASH_CHUNK = 4 * 1024 * 1024
+
+/**
+ * The partial's digest, hashed in file order while its parts land: a large file on a hash thread
+ * (hash-pool.ts), so the main thread only moves bytes; a small one here, where a thread would cost more.
+ */
+export async function hashWhileWritten (partial: PartialFile, lfs: boolean, progress: ProgressSignal, signal: AbortSignal): Promise<string> {
+  if (partial.size >= HASH_IN_WORKER_BYTES) return hashPool.hashInFileOrder(partial, lfs, progress, signal)
+  return hashInFileOrder(partial, newHasher(lfs, partial.size), progress, signal)
+}
 
 /**
  * Hashes the file front to back as its parts land, reading back what is on disk in large chunks

@@ -10,7 +10,7 @@ export interface Part { start: number, length: number, done: number }
  * An open `.incomplete` during one attempt: the part fetchers write its parts in any order, the
  * hasher reads behind them in file order. A file of one part is one plain stream.
  */
-export interface PartialFile { handle: FileHandle, size: number, parts: Part[] }
+export interface PartialFile { path: string, handle: FileHandle, size: number, parts: Part[] }
 
 /**
  * Splits a file into range parts: at most `maxParts`, none smaller than `partSize` unless the file is.

@@ -1,0 +1,82 @@
+import { createHash, type Hash } from 'node:crypto'
+import { closeSync, openSync, readSync } from 'node:fs'
+import { parentPort } from 'node:worker_threads'
+import type { FromHasher, ToHasher } from './hash-messages.js'
+
+// The hash thread (hash-pool.ts starts it): hashes files front to back, reading back from disk what
+// their parts wrote, as far as the main thread says is written. Several files share it, a chunk each
+// in turn, so one long read-back (a resumed partial of many GiB) does not hold up the others.
+
+const CHUNK_BYTES = 4 * 1024 * 1024
+
+interface FileHash { fd: number, hash: Hash, size: number, hashed: number, end: number }
+
+const port = parentPort
+if (port === null) throw new Error('hash-worker.js runs as a worker thread')
+const files = new Map<number, FileHash>()
+const buffer = Buffer.allocUnsafe(CHUNK_BYTES)
+let scheduled = false
+
+const send = (message: FromHasher): void => port.postMessage(message)
+
+function newHash (lfs: boolean, size: number): Hash {
+  // sha256 for LFS files; for the rest the git blob id, sha1 over "blob <size>\0" + content.
+  return lfs ? createHash('sha256') : createHash('sha1').update(`blob ${size}\0`)
+}
+
+function drop (id: number): void {
+  const file = files.get(id)
+  files.delete(id)
+  if (file !== undefined) closeSync(file.fd)
+}
+
+/** One chunk of every file that has bytes to hash, then back to the messages. */
+function hashSome (): void {
+  scheduled = false
+  let more = false
+  for (const [id, file] of files) {
+    try {
+      if (file.hashed < file.end) {
+        const bytesRead = readSync(file.fd, buffer, 0, Math.min(CHUNK_BYTES, file.end - file.hashed), file.hashed)
+        if (bytesRead === 0) throw new Error(`the partial file is shorter than its recorded progress at byte ${file.hashed}`)
+        file.hash.update(buffer.subarray(0, bytesRead))
+        file.hashed += bytesRead
+      }
+      if (file.hashed === file.size) {
+        drop(id)
+        send({ id, digest: file.hash.digest('hex') })
+      } else if (file.hashed < file.end) {
+        more = true
+      }
+    } catch (err) {
+      drop(id)
+      send({ id, error: (err as Error).message })
+    }
+  }
+  if (more) schedule()
+}
+
+function schedule (): void {
+  if (scheduled) return
+  scheduled = true
+  setImmediate(hashSome)
+}
+
+port.on('message', (message: ToHasher) => {
+  if (message.type === 'open') {
+    try {
+      files.set(message.id, { fd: openSync(message.path, 'r'), hash: newHash(message.lfs, message.size), size: message.size, hashed: 0, end: 0 })
+    } catch (err) {
+      send({ id: message.id, error: (err as Error).message })
+      return
+    }
+    schedule()
+  } else if (message.type === 'written') {
+    const file = files.get(message.id)
+    if (file === undefined) return
+    file.end = Math.max(file.end, message.end)
+    schedule()
+  } else {
+    drop(message.id)
+  }
+})
