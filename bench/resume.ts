@@ -73,14 +73,18 @@ async function resumeOnce (ctx: BenchContext, dir: string, model: BenchModel): P
   }
 }
 
-/** Correct bytes of every file, finished (blobs/{etag}) or not (blobs/{etag}.incomplete). */
+/**
+ * Correct bytes of every file, finished (blobs/{etag}) or not: modeldepot's own partial
+ * (blobs/{etag}.modeldepot.incomplete), or one under the name it shares with huggingface_hub (an
+ * earlier modeldepot's, blobs/{etag}.incomplete).
+ */
 async function bytesOnDisk (cacheDir: string, model: BenchModel): Promise<number> {
   let present = 0
   for (const file of model.files) {
     const content = contentOf(file)
     const etag = content instanceof GeneratedContent ? content.sha256 : gitBlobSha1(content)
     const blob = join(repoDirOf(cacheDir, model), 'blobs', etag)
-    present += Math.max(await bytesInPlace(blob, content), await bytesInPlace(`${blob}.incomplete`, content))
+    present += Math.max(await bytesInPlace(blob, content), await bytesInPlace(`${blob}.modeldepot.incomplete`, content), await bytesInPlace(`${blob}.incomplete`, content))
   }
   return present
 }
