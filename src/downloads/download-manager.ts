@@ -525,17 +525,13 @@ export class DownloadManager {
       run.setByteRate((await this.#store.get(jobId))?.max_bytes_per_s ?? null)
       own.stop.signal.addEventListener('abort', () => run.controller.abort(own.stop.signal.reason), { once: true })
       // A queued job may have waited while the disk filled up.
-      await this.#quota?.makeRoom(job.model_id, run.remainingBytes)
-      const free = (await diskSpace(this.#options.cacheDir)).free_bytes
-      if (free < run.remainingBytes) throw insufficientStorage(job.model_id, run.remainingBytes, free)
+      await this.#ensureRoom(job.model_id, run.remainingBytes)
       // Which replica runs which job, for whoever reads the logs of several.
       this.#options.log.info({ job_id: jobId, model_id: job.model_id, bytes_remaining: run.remainingBytes }, 'download running here')
       await run.run()
       await this.#finish(jobId, 'complete')
     } catch (err) {
-      await this.#stopped(jobId, own, err).catch((failed: unknown) => {
-        this.#options.log.warn({ job_id: jobId, reason: (failed as Error).message }, 'the end of the job could not be recorded')
-      })
+      await this.#stopped(jobId, own, err)
     }
   }
 
@@ -544,11 +540,7 @@ export class DownloadManager {
     try {
       const request = await this.#store.request(jobId)
       const run = new VerifyRun(this.#ctx, job, request?.repair === true, {
-        makeRoom: async (modelId, bytes) => {
-          await this.#quota?.makeRoom(modelId, bytes)
-          const free = (await diskSpace(this.#options.cacheDir)).free_bytes
-          if (free < bytes) throw insufficientStorage(modelId, bytes, free)
-        },
+        makeRoom: async (modelId, bytes) => this.#ensureRoom(modelId, bytes),
         onRepair: (repair) => {
           own.run = repair
           repair.setByteRate(job.max_bytes_per_s ?? null)
@@ -560,14 +552,25 @@ export class DownloadManager {
       await run.run()
       await this.#finish(jobId, 'complete')
     } catch (err) {
-      await this.#stopped(jobId, own, err).catch((failed: unknown) => {
-        this.#options.log.warn({ job_id: jobId, reason: (failed as Error).message }, 'the end of the job could not be recorded')
-      })
+      await this.#stopped(jobId, own, err)
     }
   }
 
-  /** What a run that did not complete ends as. */
+  /** Room for `bytes` more in the cache: the quota evicts what it may, then the disk must have it free (else 507). */
+  async #ensureRoom (modelId: string, bytes: number): Promise<void> {
+    await this.#quota?.makeRoom(modelId, bytes)
+    const free = (await diskSpace(this.#options.cacheDir)).free_bytes
+    if (free < bytes) throw insufficientStorage(modelId, bytes, free)
+  }
+
+  /** What a run that did not complete ends as; an end that cannot be recorded is logged. */
   async #stopped (jobId: string, own: OwnRun, err: unknown): Promise<void> {
+    await this.#recordStop(jobId, own, err).catch((failed: unknown) => {
+      this.#options.log.warn({ job_id: jobId, reason: (failed as Error).message }, 'the end of the job could not be recorded')
+    })
+  }
+
+  async #recordStop (jobId: string, own: OwnRun, err: unknown): Promise<void> {
     if (own.why === 'lost' || err instanceof JobLeaseLostError) {
       // Another replica runs it now: this one writes nothing more of it.
       this.#options.log.warn({ job_id: jobId }, 'download taken over by another replica; this one stops')
