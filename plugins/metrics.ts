@@ -36,11 +36,13 @@ async function metricsPlugin (app: FastifyInstance): Promise<void> {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     registers: [registry]
   })
-  app.addHook('onResponse', async (request, reply) => {
+  // A plain callback, not an async function: it runs for every request (issue 18).
+  app.addHook('onResponse', (request, reply, done) => {
     // The route pattern, not the URL, so ids and query strings do not make new series.
     const route = request.routeOptions.url ?? 'unknown'
     requestStats.record(`${request.method} ${route}`, reply.elapsedTime)
     duration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000)
+    done()
   })
 
   // The metrics below are read by their collect() at each scrape. Each is registered with this app's
