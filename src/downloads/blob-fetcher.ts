@@ -8,6 +8,7 @@ import type { HubConnection } from './range-request.js'
 import { RestartFileError } from './restart-file-error.js'
 import { resumeParts } from './resume-parts.js'
 import { verifyAndMove } from './verify-and-move.js'
+import { WriteBack } from './write-back.js'
 
 /** The file to fetch: where it comes from, what it must be, and where it is written. */
 export interface BlobFile {
@@ -77,6 +78,7 @@ async function downloadToTmp (blob: BlobFile, parts: Part[], state: PartState, s
 
   await writeFile(partialPath, '', { flag: 'a' })
   const partial = { path: partialPath, handle: await open(partialPath, 'r+'), size, parts }
+  const writeBack = new WriteBack(partial.handle)
   // Stops the part fetchers and the hasher together: on a cancel, or when one of them fails.
   const attempt = new AbortController()
   const stop = (): void => attempt.abort(hooks.signal.reason)
@@ -92,6 +94,7 @@ async function downloadToTmp (blob: BlobFile, parts: Part[], state: PartState, s
     // A hash that fails (a file cut short under it, a hash thread that died) stops the parts too.
     hashing.catch((err: unknown) => attempt.abort(err))
     const onWritten = (bytes: number): void => {
+      writeBack.written(bytes)
       hooks.onTransferred(bytes)
       report()
       progress.notify()
@@ -99,6 +102,7 @@ async function downloadToTmp (blob: BlobFile, parts: Part[], state: PartState, s
     await fetchParts({ url: blob.url, hub: settings, connection: settings.connection, rate: settings.rate }, partial, onWritten, attempt)
     const digest = await hashing
     // On disk before it can be renamed into blobs/, where a name promises its hash even after a power cut.
+    await writeBack.idle()
     await partial.handle.sync()
     return digest
   } catch (err) {
@@ -107,6 +111,7 @@ async function downloadToTmp (blob: BlobFile, parts: Part[], state: PartState, s
   } finally {
     hooks.signal.removeEventListener('abort', stop)
     await checkpoints?.stop()
+    await writeBack.idle()
     await partial.handle.close()
     if (parts.length > 1 && !(failure instanceof RestartFileError)) await state.save(etag, size, parts).catch(() => {})
   }

@@ -1,5 +1,6 @@
 import { UNIT_BYTES, type ByteRate } from './byte-rate.js'
 import type { PartialFile, Part } from './part-state.js'
+import { PartWriter } from './part-writer.js'
 import { codeOf, openRange, type HubConnection } from './range-request.js'
 import { RetryableError } from './retry.js'
 
@@ -28,32 +29,40 @@ export async function fetchParts (source: PartSource, partial: PartialFile, onWr
   })))
 }
 
-/** Streams one part into its place in the file; `done` grows only after its bytes are written. */
+/**
+ * Streams one part into its place in the file; `done` grows only after its bytes are written (in
+ * batches: see PartWriter). Bytes that came before a broken transfer are written before it is
+ * reported, so the next attempt resumes after them.
+ */
 export async function fetchPart (source: PartSource, partial: PartialFile, part: Part, onWritten: (bytes: number) => void, signal: AbortSignal): Promise<void> {
   const from = part.start + part.done
   const end = part.start + part.length
   // A single stream asks for the rest of the file, as huggingface_hub does; a part for its own range.
   const response = await openRange(source.url, source.hub, from, partial.parts.length === 1 ? undefined : end - 1, signal)
-  let position = from
+  const writer = new PartWriter(partial.handle, from, (bytes) => {
+    part.done += bytes
+    onWritten(bytes)
+  })
   const rate = source.rate
   let owed = 0
   try {
     for await (const chunk of response.body as AsyncIterable<Buffer>) {
-      if (position + chunk.length > end) throw new RetryableError(`the server sent more than the ${part.length} bytes asked for`)
-      await partial.handle.write(chunk, 0, chunk.length, position)
-      position += chunk.length
-      part.done += chunk.length
-      onWritten(chunk.length)
+      if (writer.received + chunk.length > end) throw new RetryableError(`the server sent more than the ${part.length} bytes asked for`)
+      await writer.add(chunk)
       // Capped: nothing more is read (so TCP holds the sender back) until the bytes read may have been.
       if (rate !== undefined && (owed += chunk.length) >= UNIT_BYTES && rate.capped) {
         await rate.take(owed)
         owed = 0
       }
     }
+    await writer.flush()
   } catch (err) {
+    // What came before a break, a pause or a cancel is good: it goes to the file first, so the next
+    // attempt resumes after it (a write that fails now is that attempt's to find).
+    await writer.flush().catch(() => {})
     // A full disk or a cancel is not a network fault: no retry.
     if (signal.aborted || (err as NodeJS.ErrnoException).code === 'ENOSPC' || err instanceof RetryableError) throw err
-    throw new RetryableError(`the transfer broke off at byte ${position} of ${partial.size} (${codeOf(err)})`)
+    throw new RetryableError(`the transfer broke off at byte ${writer.received} of ${partial.size} (${codeOf(err)})`)
   }
-  if (part.done < part.length) throw new RetryableError(`the transfer ended early at byte ${position} of ${partial.size}`)
+  if (part.done < part.length) throw new RetryableError(`the transfer ended early at byte ${part.start + part.done} of ${partial.size}`)
 }
