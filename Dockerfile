@@ -29,5 +29,7 @@ EXPOSE 8787
 # node:slim has no curl: Node's own fetch asks /health.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8787) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# The same build output `npm start` runs (test/docker.test.ts checks it).
-CMD ["node", "dist/src/server.js"]
+# The same command `npm start` runs (test/docker.test.ts checks it): V8's young generation capped at
+# 2 × 4 MB, which keeps about 25 MB of RSS out of the server idle and downloading at no cost in speed
+# (README, Performance).
+CMD ["node", "--max-semi-space-size=4", "dist/src/server.js"]

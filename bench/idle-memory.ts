@@ -3,12 +3,12 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { inFreshDir, type BenchContext } from './bench-context.js'
-import { cacheDirOf, startModeldepot } from './modeldepot-server.js'
+import { cacheDirOf, START_NODE_ARGS, startModeldepot } from './modeldepot-server.js'
 import { currentRss, peakRss } from './node-process.js'
 
-// Issue 18's figure: `node dist/src/server.js` with its default settings (API_KEY set, nothing
+// Issue 18's figure: the server as `npm start` runs it, with its default settings (API_KEY set, nothing
 // preloaded), VmHWM and VmRSS once it has started; and the same in pieces, each in a process of its
-// own, to say what the idle figure is made of.
+// own with the same node flags, to say what the idle figure is made of.
 
 const PIECES_CHILD = fileURLToPath(new URL('./idle-pieces-child.js', import.meta.url))
 /** After the server answers: start-up work that runs on timers (the first health check) is done by then. */
@@ -45,7 +45,7 @@ export async function measureIdleMemory (ctx: BenchContext, rounds: number): Pro
 }
 
 async function pieceRss (piece: IdlePiece, env: Record<string, string>, cwd: string): Promise<number | undefined> {
-  const child = spawn(process.execPath, [PIECES_CHILD, piece], { cwd, env: { PATH: process.env.PATH ?? '', HOME: cwd, LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [...START_NODE_ARGS, PIECES_CHILD, piece], { cwd, env: { PATH: process.env.PATH ?? '', HOME: cwd, LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
   await once(child, 'exit')

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { eventLoopLag, memoryAfterFullGc, probeArgs, probeMemory, type EventLoopLag, type ProbeMemory } from './event-loop-reader.js'
@@ -7,6 +7,16 @@ import { startNodeServer, type NodeServer } from './node-process.js'
 /** The built entry point: what `npm start` and the Docker image run. */
 const SERVER = fileURLToPath(new URL('../src/server.js', import.meta.url))
 export const API_KEY = 'bench-key-0123456789abcdef'
+
+/**
+ * The node flags of `npm start` (`node <flags> dist/src/server.js`; the Docker image's CMD is the same
+ * command, test/docker.test.ts checks it): the bench starts the server as a user starts it.
+ */
+export const START_NODE_ARGS: string[] = (() => {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }
+  const words = pkg.scripts.start.split(' ')
+  return words.slice(1, -1)
+})()
 
 export interface ModeldepotOptions {
   /** Where its cache and log go. */
@@ -25,7 +35,7 @@ export interface ModeldepotOptions {
  */
 export async function startModeldepot ({ dir, hubUrl, env = {}, nodeArgs = [] }: ModeldepotOptions): Promise<NodeServer> {
   mkdirSync(dir, { recursive: true })
-  return startNodeServer(SERVER, settings(dir, hubUrl, env), dir, join(dir, 'modeldepot.log'), nodeArgs)
+  return startNodeServer(SERVER, settings(dir, hubUrl, env), dir, join(dir, 'modeldepot.log'), [...START_NODE_ARGS, ...nodeArgs])
 }
 
 export interface ProbedModeldepot {
@@ -41,7 +51,7 @@ export interface ProbedModeldepot {
 export async function startProbedModeldepot ({ dir, hubUrl, env = {}, nodeArgs = [], script = SERVER }: ModeldepotOptions): Promise<ProbedModeldepot> {
   mkdirSync(dir, { recursive: true })
   const file = join(dir, 'event-loop.txt')
-  const server = await startNodeServer(script, { ...settings(dir, hubUrl, env), BENCH_EVENT_LOOP_FILE: file }, dir, join(dir, 'modeldepot.log'), [...probeArgs, ...nodeArgs])
+  const server = await startNodeServer(script, { ...settings(dir, hubUrl, env), BENCH_EVENT_LOOP_FILE: file }, dir, join(dir, 'modeldepot.log'), [...START_NODE_ARGS, ...probeArgs, ...nodeArgs])
   return {
     server,
     lagBetween: async (from, to) => eventLoopLag(file, from, to),

@@ -17,7 +17,9 @@ t.test('the image starts the same build output that `npm start` runs', async (t)
   const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> }
   const cmd = JSON.parse(instruction('CMD').at(-1) ?? '[]') as string[]
   t.same(cmd, pkg.scripts.start?.split(' '), 'CMD and the start script are the same command')
-  t.ok(existsSync(new URL(cmd[1] ?? 'missing', root)), `${cmd[1]} is what the build produces`)
+  const script = cmd.at(-1) ?? 'missing'
+  t.ok(existsSync(new URL(script, root)), `${script} is what the build produces`)
+  t.ok(cmd.slice(1, -1).every((word) => word.startsWith('--')), 'node, its flags, then the script')
   t.match(instruction('COPY').join('\n'), /--from=build \/app\/dist \.\/dist/, 'the runtime stage copies the build output')
 })
 
