@@ -1,6 +1,7 @@
 import { mb, num, table } from './format.js'
 import { memoryWindows, ratioOf, type LoadCheck } from './load-checks.js'
 import type { Machine } from './machine.js'
+import { START_COMMAND } from './modeldepot-server.js'
 import { windowMean } from './memory-sampler.js'
 import { POLL_KINDS, type PollKind } from './poll-answer-check.js'
 import { LONG_POLL_SECONDS } from './pollers.js'
@@ -86,7 +87,7 @@ export function renderLoadReport (m: Machine, r: LoadResults, checks: LoadCheck[
     'bytes that client saw before.',
     '',
     'Everything runs on loopback on this one machine: the fake Hub (test/fakes, generated content) in a process of its own,',
-    'the clients in the harness\'s process, and modeldepot started as `node dist/src/server.js` with its defaults except what an',
+    `the clients in the harness's process, and modeldepot started as \`${START_COMMAND}\` with its defaults except what an`,
     `operator would set for this load: ${env}. All clients share one API key, as n8n workflows share one`,
     'credential, and the default budget of 60 requests a minute would refuse all but the first 60 polls (the limiter still counts',
     'every request); the default of 2 downloads at once would queue half of them.',

@@ -17,6 +17,8 @@ export const START_NODE_ARGS: string[] = (() => {
   const words = pkg.scripts.start.split(' ')
   return words.slice(1, -1)
 })()
+/** That command, for a report: `node --max-semi-space-size=4 dist/src/server.js`. */
+export const START_COMMAND = ['node', ...START_NODE_ARGS, 'dist/src/server.js'].join(' ')
 
 export interface ModeldepotOptions {
   /** Where its cache and log go. */

@@ -2,6 +2,7 @@ import { LOAD_TARGETS } from './api-overhead.js'
 import { mb, num, range, table } from './format.js'
 import { IDLE_PIECES, type IdleRound } from './idle-memory.js'
 import type { Machine } from './machine.js'
+import { START_COMMAND } from './modeldepot-server.js'
 import {
   definedSpread, eventLoopDuringDownload, mbPerSecond, peakRssLarge, peakRssSmall, reportedEventLoop, speedRatios, speeds,
   type BenchResults, type ThroughputResults
@@ -45,7 +46,7 @@ export function renderReport (r: BenchResults): string {
     machineLine(m),
     '',
     'Everything runs on loopback on this one machine: the fake Hub (test/fakes, generated content) in a process of its own, and',
-    'modeldepot started as `node dist/src/server.js` with its default settings, except `RATE_LIMIT_PER_MINUTE=1000000000` so load',
+    `modeldepot started as \`npm start\` starts it (\`${START_COMMAND}\`) with its default settings, except \`RATE_LIMIT_PER_MINUTE=1000000000\` so load`,
     'tests measure the server rather than its 429s. Figures are min / **median** / max over the rounds; a ratio is taken within',
     'each round (the contenders alternate order from round to round), then summarised. MB = 10^6 bytes.',
     '',
@@ -215,7 +216,7 @@ const PIECE_NAMES: Record<(typeof IDLE_PIECES)[number], string> = {
 export function idleSection (idle: IdleRound[]): string {
   const pieces = IDLE_PIECES.map((piece) => `${PIECE_NAMES[piece]} ${range(mbSpread(definedSpread(idle.map((round) => round.pieces[piece]))), 1)}`)
   return [
-    `Idle, \`node dist/src/server.js\` with its default settings and API_KEY, nothing preloaded, 2 s after it answers (${idle.length} rounds):`,
+    `Idle, \`${START_COMMAND}\` (what \`npm start\` runs) with its default settings and API_KEY, nothing preloaded, 2 s after it answers (${idle.length} rounds):`,
     `VmHWM ${range(mbSpread(definedSpread(idle.map((round) => round.peakRssBytes))), 1)} MB, VmRSS ${range(mbSpread(definedSpread(idle.map((round) => round.rssBytes))), 1)} MB.`,
     `The same in pieces (VmHWM, MB, a process each): ${pieces.join('; ')}.`,
     ''

@@ -1,6 +1,6 @@
 import { num } from './format.js'
 import { eventLoopDuringDownload, peakRssLarge, peakRssSmall, speedRatios, type BenchResults, type ThroughputResults } from './results-model.js'
-import type { Spread } from './stats.js'
+import { percentile, spread, type Spread } from './stats.js'
 
 // The issues' targets, each judged on this run's numbers (issue 18's for the download engine).
 
@@ -12,6 +12,10 @@ const RSS_LIMIT_BYTES = 120e6
 /** "Flat": the peak with 4× larger files is at most this much higher. */
 const FLAT_TOLERANCE = 1.1
 const EVENT_LOOP_LIMIT_MS = 20
+const IDLE_RSS_LIMIT_BYTES = 80e6
+const HEALTH_RATIO = 0.8
+const LISTING_LIMIT_MS = 100
+const LISTING_CALL = /^GET \/api\/models \(a \d+ files snapshot in the cache\)$/
 
 const ratio = (s: Spread | undefined): string => s === undefined ? 'not run' : `${num(s.median, 2)}× (median; ${num(s.min, 2)}–${num(s.max, 2)})`
 
@@ -62,6 +66,32 @@ export function checkTargets (results: BenchResults): TargetCheck[] {
       target: `Event-loop p99 under ${EVENT_LOOP_LIMIT_MS} ms under load on progress during a download`,
       result: `${num(loaded, 1)} ms`,
       met: loaded < EVENT_LOOP_LIMIT_MS
-    }
+    },
+    idleTarget(results),
+    healthTarget(results),
+    listingTarget(results)
   ]
+}
+
+function idleTarget (results: BenchResults): TargetCheck {
+  const target = `Idle RSS under ${IDLE_RSS_LIMIT_BYTES / 1e6} MB after start (VmRSS, nothing preloaded)`
+  const rss = results.idle.map((round) => round.rssBytes).filter((bytes): bytes is number => bytes !== undefined)
+  if (rss.length === 0) return { target, result: 'no /proc here', met: undefined }
+  const s = spread(rss)
+  return { target, result: `${num(s.median / 1e6, 0)} MB median, ${num(s.max / 1e6, 0)} MB at most`, met: s.max < IDLE_RSS_LIMIT_BYTES }
+}
+
+function healthTarget (results: BenchResults): TargetCheck {
+  const target = `GET /health at least ${HEALTH_RATIO}× a hello-world Fastify server (req/s)`
+  if (results.overhead.length === 0) return { target, result: 'not run', met: undefined }
+  const s = spread(results.overhead.map((round) => round['GET /health'].requestsPerSecond / round['hello-world'].requestsPerSecond))
+  return { target, result: ratio(s), met: s.median >= HEALTH_RATIO }
+}
+
+function listingTarget (results: BenchResults): TargetCheck {
+  const target = `GET /api/models on a ${results.settings.manyFiles}-file snapshot under ${LISTING_LIMIT_MS} ms at p50`
+  const listing = results.manyFiles.latencies.find((latency) => LISTING_CALL.test(latency.call))
+  if (listing === undefined || listing.samples.length === 0) return { target, result: 'not run', met: undefined }
+  const p50 = percentile(listing.samples, 50)
+  return { target, result: `${num(p50, 1)} ms p50 (${listing.samples.length} calls)`, met: p50 < LISTING_LIMIT_MS }
 }
