@@ -62,7 +62,7 @@ try {
   const cappedWeights = weightsModel('bench/capped-weights', settings.cappedShardBytes, 50, 'capped')
   const tiny = oneFileModel('bench/tiny', { path: 'config.json', bytes: 700, lfs: false }, 30)
   // Below the part size, so each comes down as one (slow) stream.
-  const blockers = [1, 2].map((n) => oneFileModel(`bench/blocker-${n}`, { path: 'blocker.safetensors', bytes: 32 * 1024 * 1024, lfs: true }, 40 + n))
+  const blockers = [1, 2].map((n) => oneFileModel(`bench/blocker-${n}`, { path: 'blocker.safetensors', bytes: 8 * 1024 * 1024, lfs: true }, 40 + n))
   const queued = Array.from({ length: settings.queuedJobs }, (_, i) => oneFileModel(`bench/queued-${String(i).padStart(4, '0')}`, { path: 'config.json', bytes: 700, lfs: false }, 1000 + i))
   const manyFiles = manyFilesModel('bench/many-files', settings.manyFiles)
   note(`${quick ? 'quick' : 'full'} run in ${workDir}; the fake Hub hashes its files`)

@@ -27,10 +27,10 @@ export interface BlobFile {
 export interface ConnectionSettings extends HubConnection {
   /** Runs one HTTP request within the job's bound on open connections. */
   connection: <T>(task: () => Promise<T>) => Promise<T>
-  /** Files larger than this are fetched as range parts over several connections… */
+  /** Files larger than this are fetched as range parts of this size… */
   partSize: number
-  /** …at most this many per file. */
-  maxParts: number
+  /** …at most this many of them at once, front first. */
+  connectionsPerFile: number
   /** The cap on bytes per second this file's transfer keeps (the job's, under the server's). */
   rate?: ByteRate | undefined
 }
@@ -99,7 +99,8 @@ async function downloadToTmp (blob: BlobFile, parts: Part[], state: PartState, s
       report()
       progress.notify()
     }
-    await fetchParts({ url: blob.url, hub: settings, connection: settings.connection, rate: settings.rate }, partial, onWritten, attempt)
+    const source = { url: blob.url, hub: settings, connection: settings.connection, connectionsPerFile: settings.connectionsPerFile, rate: settings.rate }
+    await fetchParts(source, partial, onWritten, attempt)
     const digest = await hashing
     // On disk before it can be renamed into blobs/, where a name promises its hash even after a power cut.
     await writeBack.idle()

@@ -3,9 +3,10 @@ import type { RetryPolicy } from './retry.js'
 export interface DownloadSettings {
   maxConcurrentJobs: number
   fileConcurrency: number
-  /** Files larger than this are fetched as range parts over several connections. */
+  /** Files larger than this are fetched as range parts of this size (at most MAX_PARTS of them)… */
   partSizeBytes: number
-  maxPartsPerFile: number
+  /** …at most this many of a file's parts at once, front first. */
+  connectionsPerFile: number
   /** Open connections per job, whole files and parts together. */
   maxConnectionsPerJob: number
   readTimeoutMs: number

@@ -359,7 +359,7 @@ export class JobRun {
       connection: this.#connection,
       readTimeoutMs: settings.readTimeoutMs,
       partSize: settings.partSizeBytes,
-      maxParts: settings.maxPartsPerFile,
+      connectionsPerFile: settings.connectionsPerFile,
       rate: this.#rate
     }, {
       signal,

@@ -1,13 +1,18 @@
+import pLimit from 'p-limit'
 import { UNIT_BYTES, type ByteRate } from './byte-rate.js'
 import type { PartialFile, Part } from './part-state.js'
 import { PartWriter } from './part-writer.js'
-import { codeOf, openRange, type HubConnection } from './range-request.js'
+import { codeOf, FileAddress, openRange, type HubConnection } from './range-request.js'
 import { RetryableError } from './retry.js'
 
 /** Where a file's parts come from, and the job's bound on open connections. */
 export interface PartSource {
   url: string
+  /** Where the file's bytes are served from once the Hub has said (its CDN), shared by its parts; one of its own otherwise. */
+  address?: FileAddress | undefined
   hub: HubConnection
+  /** At most this many of the file's parts at once, front first; all of them when absent. */
+  connectionsPerFile?: number | undefined
   /** Runs one HTTP request within the job's bound on open connections. */
   connection: <T>(task: () => Promise<T>) => Promise<T>
   /** The job's cap on bytes per second (under the server's): the next chunk is read once these may have come. */
@@ -15,13 +20,22 @@ export interface PartSource {
 }
 
 /**
- * Fetches every unfinished part of the file, each over its own connection. The first part that
- * fails aborts `attempt`, which stops the others (and whoever else follows it, the hasher); each
- * keeps what it wrote for the next attempt. Throws that first failure.
+ * Fetches every unfinished part of the file, each over its own connection, at most
+ * `connectionsPerFile` at once and front first: the front of the file is complete early, so the hash
+ * (which reads it in file order) keeps up with the bytes instead of waiting for the first part to
+ * end. The first part that fails aborts `attempt`, which stops the others (and whoever else follows
+ * it, the hasher); each keeps what it wrote for the next attempt. A part still waiting for its turn
+ * then fails at once without a request. Throws that first failure.
  */
 export async function fetchParts (source: PartSource, partial: PartialFile, onWritten: (bytes: number) => void, attempt: AbortController): Promise<void> {
-  const fetching = partial.parts.filter((part) => part.done < part.length).map(async (part) => source.connection(async () => {
-    await fetchPart(source, partial, part, onWritten, attempt.signal)
+  const from: PartSource = { ...source, address: source.address ?? new FileAddress(source.url) }
+  const perFile = pLimit(source.connectionsPerFile ?? partial.parts.length)
+  const fetching = partial.parts.filter((part) => part.done < part.length).map(async (part) => perFile(async () => {
+    attempt.signal.throwIfAborted()
+    await source.connection(async () => {
+      attempt.signal.throwIfAborted()
+      await fetchPart(from, partial, part, onWritten, attempt.signal)
+    })
   }))
   await Promise.all(fetching.map(async (fetch) => fetch.catch((err: unknown) => {
     attempt.abort(err)
@@ -38,7 +52,7 @@ export async function fetchPart (source: PartSource, partial: PartialFile, part:
   const from = part.start + part.done
   const end = part.start + part.length
   // A single stream asks for the rest of the file, as huggingface_hub does; a part for its own range.
-  const response = await openRange(source.url, source.hub, from, partial.parts.length === 1 ? undefined : end - 1, signal)
+  const response = await openRange(source.address ?? source.url, source.hub, from, partial.parts.length === 1 ? undefined : end - 1, signal)
   const writer = new PartWriter(partial.handle, from, (bytes) => {
     part.done += bytes
     onWritten(bytes)

@@ -12,11 +12,15 @@ export interface Part { start: number, length: number, done: number }
  */
 export interface PartialFile { path: string, handle: FileHandle, size: number, parts: Part[] }
 
+/** A file is cut into at most this many parts: beyond `partSize × MAX_PARTS` its parts grow instead. */
+export const MAX_PARTS = 1024
+
 /**
  * Splits a file into range parts: at most `maxParts`, none smaller than `partSize` unless the file is.
- * One part means one plain stream.
+ * One part means one plain stream. Parts are many and fetched a few at a time, front first (see
+ * fetchParts), so the file's front is complete early and the hash follows the bytes as they come.
  */
-export function planParts (size: number, partSize: number, maxParts: number): Part[] {
+export function planParts (size: number, partSize: number, maxParts = MAX_PARTS): Part[] {
   if (size === 0) return []
   const count = Math.max(1, Math.min(maxParts, Math.ceil(size / partSize)))
   const length = Math.ceil(size / count)

@@ -3,7 +3,7 @@ import { planParts, type Part, type PartState } from './part-state.js'
 
 /** The file a partial is for, and how it is split into parts. */
 export interface ResumedFile { partialPath: string, size: number, etag: string }
-export interface PartPlan { partSize: number, maxParts: number }
+export interface PartPlan { partSize: number, maxParts?: number }
 
 /**
  * What is trusted of the partial on disk, as the parts to fetch with what an earlier attempt, run

@@ -65,14 +65,14 @@ t.test('a server killed with SIGKILL mid-download resumes the job by itself afte
 t.test('a server killed with SIGKILL mid parted download resumes every part from its last checkpoint, or from what it wrote after', async (t) => {
   const hub = await FakeHub.start({ tokens: { [HF_TOKEN]: { name: 'reader', role: 'read' } } })
   t.teardown(() => hub.close())
-  const model = tinyModel(6 * 1024 * 1024)
+  const model = tinyModel(8 * 1024 * 1024)
   hub.addRepo({ id: 'org/tiny', revisions: { main: { commit: C1, files: model.main } } })
-  // Four parts of 1.5 MiB at 512 KiB/s each: the kill comes seconds before any part is done.
+  // Four parts of 2 MiB, all four at once, at 512 KiB/s each: the kill comes seconds before any part is done.
   hub.injectFault({ kind: 'slow', path: 'model.safetensors', bytesPerSecond: 512 * 1024, times: 4 })
   const cwd = t.testdir({ cache: {} })
   const cacheDir = join(cwd, 'cache')
   const blobs = join(cacheDir, 'models--org--tiny', 'blobs')
-  const env = { API_KEY: KEY, HF_ENDPOINT: hub.url, HF_TOKEN, HF_HUB_CACHE: cacheDir, DOWNLOAD_PART_SIZE_MB: '1', DOWNLOAD_CONNECTIONS_PER_FILE: '4' }
+  const env = { API_KEY: KEY, HF_ENDPOINT: hub.url, HF_TOKEN, HF_HUB_CACHE: cacheDir, DOWNLOAD_PART_SIZE_MB: '2', DOWNLOAD_CONNECTIONS_PER_FILE: '4' }
   const savedParts = (): Array<{ start: number, length: number, done: number }> => {
     try {
       const file = readdirSync(blobs).find((name) => name.endsWith('.incomplete.parts.json'))

@@ -7,8 +7,10 @@ import { hubAndApp, startDownload, waitForBytes, waitForEnd } from '../helpers/d
 
 // A large file comes down as range parts over several connections, each part resumable on its own.
 const MiB = 1024 * 1024
-const WEIGHTS = 6 * MiB
-const partedEnv = { DOWNLOAD_PART_SIZE_MB: '1', DOWNLOAD_CONNECTIONS_PER_FILE: '4' }
+const WEIGHTS = 8 * MiB
+// Four parts of 2 MiB, all four at once.
+const partedEnv = { DOWNLOAD_PART_SIZE_MB: '2', DOWNLOAD_CONNECTIONS_PER_FILE: '4' }
+const FOUR_PARTS = ['bytes=0-2097151', 'bytes=2097152-4194303', 'bytes=4194304-6291455', 'bytes=6291456-8388607']
 
 const cdnRequests = (hub: FakeHub) => hub.requests.filter((request) => request.url.includes('/cdn/'))
 
@@ -39,7 +41,7 @@ t.test('a large file is fetched as parallel range parts that cover it exactly', 
   t.equal((await ended).status, 'complete')
   t.ok(peak >= 2, `several parts were in flight at once (peak ${peak})`)
   const ranges = cdnRequests(hub).map((request) => request.range).sort()
-  t.same(ranges, ['bytes=0-1572863', 'bytes=1572864-3145727', 'bytes=3145728-4718591', 'bytes=4718592-6291455'], 'four parts, no gap, no overlap')
+  t.same(ranges, FOUR_PARTS, 'four parts, no gap, no overlap')
   t.same(readFileSync(join(cacheDir, 'models--org--tiny', 'blobs', sha256Hex(model.weights))), model.weights, 'assembled and verified')
   t.same(readdirSync(join(cacheDir, 'models--org--tiny', 'blobs')).filter((name) => name.includes('.incomplete')), [], 'no partial or part state left')
 })
@@ -102,8 +104,7 @@ t.test('a part the CDN cannot resume (416) throws the partial file away: the nex
   t.same(readFileSync(join(cacheDir, 'models--org--tiny', 'blobs', sha256Hex(model.weights))), model.weights)
   const requests = cdnRequests(hub)
   const retried = requests.slice(requests.findIndex((request) => request.status === 416) + 1)
-  t.same(retried.map((request) => request.range).sort(), ['bytes=0-1572863', 'bytes=1572864-3145727', 'bytes=3145728-4718591', 'bytes=4718592-6291455'],
-    'the next attempt asked for every part from its start')
+  t.same(retried.map((request) => request.range).sort(), FOUR_PARTS, 'the next attempt asked for every part from its start')
   t.ok(retried.every((request) => request.status === 206 && request.bodyBytes === rangeLength(request.range)), 'and each came down whole, once')
 })
 
@@ -128,4 +129,22 @@ t.test('a parted partial whose parts state is stale is trusted only as far as it
   t.equal((await waitForEnd(app, job.job_id)).status, 'complete')
   t.same(readFileSync(join(blobs, sha256Hex(model.weights))), model.weights)
   t.equal(hub.bytesServed('model.safetensors'), WEIGHTS - MiB, 'the first MiB was trusted, the rest fetched once: the holes were never taken for bytes')
+})
+
+t.test('many parts come front first, a few at a time, and the Hub is asked for the file once per connection, not once per part', async (t) => {
+  const { app, hub, cacheDir, model } = await hubAndApp(t, { DOWNLOAD_PART_SIZE_MB: '1', DOWNLOAD_CONNECTIONS_PER_FILE: '2' }, WEIGHTS)
+  hub.injectFault({ kind: 'slow', path: 'model.safetensors', bytesPerSecond: 8 * MiB, times: 8 })
+  const { job } = await startDownload(app, { model_id: 'org/tiny' })
+  const ended = waitForEnd(app, job.job_id)
+  const peak = await peakConcurrency(hub, ended)
+  t.equal((await ended).status, 'complete')
+  t.ok(peak <= 2, `at most two of the file's parts at once (peak ${peak})`)
+  const parts = cdnRequests(hub)
+  t.equal(parts.length, 8, 'eight parts of 1 MiB')
+  // Two requests that go at once may arrive either way round; none is asked for before the parts two ahead of it.
+  const order = parts.map((request) => Number(/bytes=(\d+)-/.exec(request.range ?? '')?.[1]) / MiB)
+  t.ok(order.every((part, i) => part < i + 2), `front first (${order.join(', ')})`)
+  const resolves = hub.requests.filter((request) => request.method === 'GET' && request.path.includes('/resolve/') && request.path.endsWith('/model.safetensors'))
+  t.ok(resolves.length >= 1 && resolves.length <= 2, `the Hub's resolve was asked ${resolves.length} times for 8 parts; the others went to the CDN address it gave`)
+  t.same(readFileSync(join(cacheDir, 'models--org--tiny', 'blobs', sha256Hex(model.weights))), model.weights)
 })

@@ -25,7 +25,7 @@ function cache (t: Test) {
 
 async function server (t: Test, route: Route) {
   const served = await startServer(t, route)
-  const settings: ConnectionSettings = { ...hubAt(served.base), connection: async (task) => task(), partSize: PART, maxParts: 4 }
+  const settings: ConnectionSettings = { ...hubAt(served.base), connection: async (task) => task(), partSize: PART, connectionsPerFile: 4 }
   return { ...served, url: `${served.base}/file`, settings }
 }
 

@@ -117,3 +117,70 @@ t.test('one part the server cannot continue stops the others; the partial is lef
   t.ok(partial.parts.every((part) => part.done === 0), 'no other part went on')
   t.ok(existsSync(partial.path), 'the request code never deletes the partial')
 })
+
+t.test('parts go front first, at most connectionsPerFile at once, so the file\'s front is complete early', async (t) => {
+  let open = 0
+  let peak = 0
+  const { source: from, requests } = await source(t, () => ({ delayMs: 10 }))
+  const counting: PartSource = {
+    ...from,
+    connectionsPerFile: 2,
+    connection: async (task) => {
+      peak = Math.max(peak, ++open)
+      try { return await task() } finally { open-- }
+    }
+  }
+  const partial = await partialFile(t, 8)
+  await fetchParts(counting, partial, () => {}, new AbortController())
+  t.same(readFileSync(partial.path), content)
+  t.equal(peak, 2, 'two of the file\'s parts at once')
+  // Two requests that go at once may arrive either way round; none is asked for before the parts two ahead of it.
+  const order = requests.map((request) => partial.parts.findIndex((part) => request.range?.startsWith(`bytes=${part.start}-`) === true))
+  t.same([...order].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7], 'each part asked for once')
+  t.ok(order.every((part, i) => part < i + 2), `front first (${order.join(', ')})`)
+})
+
+/** A Hub that redirects /file to a signed CDN address, each address good for `uses` requests (then 403, as an expired one). */
+async function hubWithCdn (t: Test, uses = Infinity) {
+  let signature = 0
+  const used = new Map<number, number>()
+  const server = await startServer(t, (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x')
+    if (url.pathname === '/file') {
+      res.writeHead(302, { location: `/cdn/file?sig=${++signature}` })
+      res.end()
+      return
+    }
+    const sig = Number(url.searchParams.get('sig'))
+    used.set(sig, (used.get(sig) ?? 0) + 1)
+    if (used.get(sig)! > uses) {
+      res.writeHead(403)
+      res.end('Request has expired')
+      return
+    }
+    sendRange(content, req, res, { delayMs: 10 })
+  })
+  const count = (path: RegExp): number => server.requests.filter((request) => path.test(request.path)).length
+  return { server, hubCalls: () => count(/^\/file$/), cdnCalls: () => count(/^\/cdn\//) }
+}
+
+t.test('a file\'s later parts go straight to the address the Hub redirected to', async (t) => {
+  const { server, hubCalls, cdnCalls } = await hubWithCdn(t)
+  const from: PartSource = { url: `${server.base}/file`, hub: hubAt(server.base), connection: async (task) => task(), connectionsPerFile: 2 }
+  const partial = await partialFile(t, 8)
+  await fetchParts(from, partial, () => {}, new AbortController())
+  t.same(readFileSync(partial.path), content)
+  t.equal(hubCalls(), 2, 'the Hub was asked once per connection, not once per part')
+  t.equal(cdnCalls(), 8, 'every part came from the CDN')
+})
+
+t.test('a CDN address that is refused (expired) is asked of the Hub again, and the parts go on', async (t) => {
+  const { server, hubCalls, cdnCalls } = await hubWithCdn(t, 2)
+  const from: PartSource = { url: `${server.base}/file`, hub: hubAt(server.base), connection: async (task) => task(), connectionsPerFile: 1 }
+  const partial = await partialFile(t, 8)
+  await fetchParts(from, partial, () => {}, new AbortController())
+  t.same(readFileSync(partial.path), content, 'the file is right')
+  // Each address serves two parts; the third is refused and the Hub gives a new one: 4 addresses for 8 parts.
+  t.equal(hubCalls(), 4)
+  t.equal(cdnCalls(), 8 + 3, 'each refusal cost one request, and no part failed')
+})
