@@ -13,7 +13,7 @@ export interface LoadSettings {
   windowSeconds: number
   /** Downloads running at once (and MAX_CONCURRENT_DOWNLOADS). */
   downloads: number
-  /** Each of the two weight shards of a model: below the 64 MiB part size, so each is one capped stream. */
+  /** Each of the two weight shards of a model: below the 16 MiB part size, so each is one capped stream. */
   shardBytes: number
   /** The fake Hub's cap on each shard's connection, so the downloads outlast the load. */
   capBytesPerSecond: number
@@ -21,7 +21,7 @@ export interface LoadSettings {
 
 // Shard ÷ cap is how long a download takes at best; it must exceed warm-up + run with a margin, so
 // the downloads are still running at the last poll and end soon after (a slower machine only
-// stretches them). Full: 60 MiB at 0.8 MB/s ≈ 79 s for 5 + 60 s. Quick: 20 MiB at 1 MB/s ≈ 21 s for 2 + 15 s.
+// stretches them). Full: 15 MiB at 0.2 MB/s ≈ 79 s for 5 + 60 s. Quick: 15 MiB at 0.75 MB/s ≈ 21 s for 2 + 15 s.
 export const FULL_LOAD: LoadSettings = {
   quick: false,
   clients: 200,
@@ -29,8 +29,8 @@ export const FULL_LOAD: LoadSettings = {
   seconds: 60,
   windowSeconds: 10,
   downloads: 4,
-  shardBytes: 60 * MiB,
-  capBytesPerSecond: 0.8e6
+  shardBytes: 15 * MiB,
+  capBytesPerSecond: 0.2e6
 }
 
 export const QUICK_LOAD: LoadSettings = {
@@ -40,6 +40,6 @@ export const QUICK_LOAD: LoadSettings = {
   seconds: 15,
   windowSeconds: 5,
   downloads: 4,
-  shardBytes: 20 * MiB,
-  capBytesPerSecond: 1e6
+  shardBytes: 15 * MiB,
+  capBytesPerSecond: 0.75e6
 }
