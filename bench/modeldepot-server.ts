@@ -12,13 +12,8 @@ export const API_KEY = 'bench-key-0123456789abcdef'
  * The node flags of `npm start` (`node <flags> dist/src/server.js`; the Docker image's CMD is the same
  * command, test/docker.test.ts checks it): the bench starts the server as a user starts it.
  */
-export const START_NODE_ARGS: string[] = (() => {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }
-  const words = pkg.scripts.start.split(' ')
-  return words.slice(1, -1)
-})()
-/** That command, for a report: `node --max-semi-space-size=4 dist/src/server.js`. */
-export const START_COMMAND = ['node', ...START_NODE_ARGS, 'dist/src/server.js'].join(' ')
+export const START_COMMAND = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }).scripts.start
+export const START_NODE_ARGS: string[] = START_COMMAND.split(' ').slice(1, -1)
 
 export interface ModeldepotOptions {
   /** Where its cache and log go. */

@@ -53,6 +53,9 @@ export async function measureQueue (ctx: BenchContext, blockers: BenchModel[], q
 
 export interface ManyFiles { latencies: Latency[], downloadSeconds: number }
 
+/** The call of (5) that issue 18's listing target judges: the listing with the many-file snapshot cached. */
+export const listingCall = (fileCount: number): string => `GET /api/models (a ${fileCount} files snapshot in the cache)`
+
 /** (5b) A repository of many small files: plan, progress and list while it downloads, and after. */
 export async function measureManyFiles (ctx: BenchContext, model: BenchModel): Promise<ManyFiles> {
   return inFreshDir(ctx, 'many-files', async (dir) => {
@@ -90,7 +93,7 @@ export async function measureManyFiles (ctx: BenchContext, model: BenchModel): P
           { call: `GET /api/download-progress?job_id (while ${files} download)`, samples: progress },
           { call: `GET /api/downloads (while ${files} download)`, samples: list },
           { call: `POST /api/download-model?auto=false (plan, ${files}, all cached)`, samples: await sample(planCalls, plan) },
-          { call: `GET /api/models (a ${files} snapshot in the cache)`, samples: await sample(planCalls, async () => client.call('GET', '/api/models')) },
+          { call: listingCall(model.files.length), samples: await sample(planCalls, async () => client.call('GET', '/api/models')) },
           { call: 'GET /api/models (the same, each call after another program touched its snapshots/ folder)', samples: await sample(planCalls, touchedListing) }
         ]
       }

@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises'
 
-/** Bytes gathered before they go to the file in one write: a quarter of the 64 KiB writes a chunk each made (issue 18). */
+/** Bytes gathered before they go to the file in one write, where each network chunk (16–64 KiB) used to be one (issue 18). */
 export const BATCH_BYTES = 256 * 1024
 /** A batch that has waited this long is written however small it is, so a slow connection's progress still shows. */
 export const BATCH_WAIT_MS = 50
@@ -94,7 +94,8 @@ export async function writeAllAt (handle: FileHandle, chunks: Buffer[], position
   }
 }
 
-function rest (chunks: Buffer[], written: number): Buffer[] {
+/** What is left of `chunks` once their first `written` bytes are in the file. */
+export function rest (chunks: Buffer[], written: number): Buffer[] {
   let skip = written
   let i = 0
   while (i < chunks.length && skip >= chunks[i]!.length) skip -= chunks[i++]!.length

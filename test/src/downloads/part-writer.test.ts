@@ -4,7 +4,7 @@ import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import { BATCH_BYTES, BATCH_WAIT_MS, PartWriter, writeAllAt } from '../../../src/downloads/part-writer.js'
+import { BATCH_BYTES, BATCH_WAIT_MS, PartWriter, rest, writeAllAt } from '../../../src/downloads/part-writer.js'
 import { caught, tempDir } from './range-server.js'
 
 // A part's bytes gathered into few large writes, each at its place, counted only once on disk.
@@ -76,4 +76,15 @@ t.test('writeAllAt writes every buffer in order at the position given', async (t
   const { path, handle } = await zeros(t, 4096)
   await writeAllAt(handle, [Buffer.from('abc'), Buffer.alloc(0), Buffer.from('defg')], 100)
   t.equal(readFileSync(path).subarray(100, 107).toString(), 'abcdefg')
+})
+
+t.test('after a short write, what is left starts at the first byte not written, inside a buffer or at its end', async (t) => {
+  const chunks = [Buffer.from('abc'), Buffer.from('defg'), Buffer.from('h')]
+  const left = (written: number): string => Buffer.concat(rest(chunks, written)).toString()
+  t.equal(left(0), 'abcdefgh')
+  t.equal(left(2), 'cdefgh', 'inside the first buffer')
+  t.equal(left(3), 'defgh', 'at the end of the first')
+  t.equal(left(5), 'fgh', 'inside the second')
+  t.equal(left(8), '', 'all of it')
+  t.same(rest([Buffer.alloc(0), Buffer.from('x')], 0).map(String), ['x'], 'an empty buffer is skipped')
 })
