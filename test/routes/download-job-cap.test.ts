@@ -73,7 +73,10 @@ t.test('a running job\'s cap changes within a second and is kept across a restar
   const { app: again } = await buildTestApp(t, env)
   const resumed = await waitForJob(again, job.job_id, (now) => now.status === 'downloading', 'the job to run again after the restart')
   t.equal(resumed.max_bytes_per_s, 2 * MiB, 'the cap outlived the restart')
-  await sleep(1500)
+  // Measured once the resumed parts are moving again (on a busy machine their connections take a moment
+  // to open, which a fixed sleep did not always cover), past the first second's reservoir.
+  const restartedAt = (await getJob(again, job.job_id)).bytes_transferred
+  await waitForJob(again, job.job_id, (now) => now.bytes_transferred >= restartedAt + 3 * MiB, 'three MiB after the restart')
   assertNear(t, await rateOver(again, job.job_id, 4000), 2 * MiB, 'after the restart, over 4 s')
 
   t.match((await patch(again, job.job_id, 0)).json(), { max_bytes_per_s: null }, '0 removes the job\'s cap (the server\'s holds)')
