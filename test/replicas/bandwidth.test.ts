@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { FakeHub, GeneratedContent } from '../fakes/fake-hub.js'
+import { rateOver as rateOf } from '../helpers/byte-rate.js'
 import { startRedisServer } from '../helpers/redis-server.js'
 import { startReplicas, type Replica } from '../helpers/replicas.js'
 import { runnerOf, until } from './download-cluster.js'
@@ -29,14 +30,8 @@ interface Running { jobId: string, runner: Replica }
 const transferred = async ({ jobId, runner }: Running): Promise<number> => (await runner.call(`/api/downloads/${jobId}`)).body.bytes_transferred
 
 /** Bytes per second the jobs received together over `ms`. */
-async function rateOver (jobs: Running[], ms: number): Promise<number> {
-  const sum = async (): Promise<number> => (await Promise.all(jobs.map(transferred))).reduce((a, b) => a + b, 0)
-  const before = await sum()
-  const started = performance.now()
-  await sleep(ms)
-  const after = await sum()
-  return (after - before) / ((performance.now() - started) / 1000)
-}
+const rateOver = async (jobs: Running[], ms: number): Promise<number> =>
+  rateOf(async () => (await Promise.all(jobs.map(transferred))).reduce((a, b) => a + b, 0), ms)
 
 // The precision of a cap (±10 % over 10 s) is measured on one server (test/routes/download-bandwidth.test.ts).
 // Across replicas on a loaded two-core machine a transfer may also lose a kept-alive connection and

@@ -173,7 +173,8 @@ t.test('settings are the cluster\'s', async (t) => {
     t.equal((await b!.call('/api/providers/openrouter/models')).status, 200, 'provider calls go on')
 
     await redis.start()
-    await redisReady(b!)
+    // Every replica reconnects on its own: A is read below, so both have to be back.
+    await Promise.all([a!, b!].map(async (replica) => redisReady(replica)))
     const again = await b!.call('/api/default-model', { method: 'PUT', body: JSON.stringify({ model_id: 'org/other' }) })
     t.equal(again.status, 200, 'changes are taken again once Redis answers')
     t.match((await a!.call('/api/default-model')).body, { model_id: 'org/other' })

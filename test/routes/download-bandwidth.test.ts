@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { FakeHub, GeneratedContent } from '../fakes/fake-hub.js'
 import { auth, buildTestApp } from '../helpers/app.js'
+import { assertRateNear } from '../helpers/byte-rate.js'
 import { C1, HF_TOKEN, startDownload, waitForEnd, waitForJob } from '../helpers/downloads.js'
 
 // Issue 19, the bandwidth cap: DOWNLOAD_MAX_BYTES_PER_S for the server, `max_bytes_per_s` per job,
@@ -11,7 +12,6 @@ import { C1, HF_TOKEN, startDownload, waitForEnd, waitForJob } from '../helpers/
 // across a restart.
 
 const MiB = 1024 * 1024
-const TOLERANCE = 0.1
 
 /** A model of `count` generated 16 MiB files, each fetched as range parts over several connections. */
 function addBigModel (hub: FakeHub, id: string, count: number, seed: number): void {
@@ -33,20 +33,6 @@ async function setup (t: Test, env: Record<string, string> = {}) {
 const transferred = async (app: FastifyInstance, jobId: string): Promise<number> =>
   (await app.inject({ url: `/api/downloads/${jobId}`, headers: auth() })).json().bytes_transferred
 
-/** Bytes per second the job received over `ms`, from its own count of bytes that came over the network. */
-async function rateOver (app: FastifyInstance, jobId: string, ms: number): Promise<number> {
-  const before = await transferred(app, jobId)
-  const started = performance.now()
-  await sleep(ms)
-  const after = await transferred(app, jobId)
-  return (after - before) / ((performance.now() - started) / 1000)
-}
-
-function assertNear (t: Test, measured: number, cap: number, what: string): void {
-  const ratio = measured / cap
-  t.ok(Math.abs(ratio - 1) <= TOLERANCE, `${what}: ${(measured / MiB).toFixed(2)} MiB/s against a cap of ${(cap / MiB).toFixed(2)} MiB/s (${ratio.toFixed(3)}×)`)
-}
-
 t.test('the server cap holds over 10 s, several files and connections; a change applies within a second, and is kept across a restart', async (t) => {
   const { app, env } = await setup(t, { DOWNLOAD_MAX_BYTES_PER_S: String(4 * MiB) })
   t.match((await app.inject({ url: '/api/limits', headers: auth() })).json(), { max_bytes_per_s: 4 * MiB, source: 'env', updated_at: null })
@@ -55,12 +41,12 @@ t.test('the server cap holds over 10 s, several files and connections; a change 
   await waitForJob(app, job.job_id, (now) => now.bytes_transferred >= 6 * MiB, 'six MiB')
   const running = (await app.inject({ url: `/api/downloads/${job.job_id}`, headers: auth() })).json()
   t.ok(running.current_files.length >= 2, `several files at once (${running.current_files.length as number})`)
-  assertNear(t, await rateOver(app, job.job_id, 10_000), 4 * MiB, 'over 10 s')
+  await assertRateNear(t, async () => transferred(app, job.job_id), 10_000, 4 * MiB, 'over 10 s')
 
   const changed = await app.inject({ method: 'PATCH', url: '/api/limits', headers: auth(), payload: { max_bytes_per_s: 8 * MiB } })
   t.match(changed.json(), { max_bytes_per_s: 8 * MiB, source: 'state', updated_at: String })
   await sleep(1000)
-  assertNear(t, await rateOver(app, job.job_id, 5000), 8 * MiB, 'from a second after the change, over 5 s')
+  await assertRateNear(t, async () => transferred(app, job.job_id), 5000, 8 * MiB, 'from a second after the change, over 5 s')
 
   t.match((await app.inject({ method: 'PATCH', url: '/api/limits', headers: auth(), payload: { max_bytes_per_s: 0 } })).json(), { max_bytes_per_s: null })
   t.equal((await waitForEnd(app, job.job_id)).status, 'complete', 'uncapped, it ran to its end')
@@ -77,7 +63,7 @@ t.test('a job\'s own cap, smaller than the server\'s, is the one it keeps; caps 
   t.equal(statusCode, 202)
   t.equal(job.max_bytes_per_s, 2 * MiB, 'the job shows its cap')
   await waitForJob(app, job.job_id, (now) => now.bytes_transferred >= 3 * MiB, 'three MiB')
-  assertNear(t, await rateOver(app, job.job_id, 6000), 2 * MiB, 'the job\'s cap')
+  await assertRateNear(t, async () => transferred(app, job.job_id), 6000, 2 * MiB, 'the job\'s cap')
   await app.inject({ method: 'DELETE', url: `/api/downloads/${job.job_id}`, headers: auth() })
 
   for (const payload of [{ model_id: 'org/big', max_bytes_per_s: 1000 }]) {

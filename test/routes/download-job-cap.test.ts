@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { FakeHub, GeneratedContent } from '../fakes/fake-hub.js'
 import { auth, buildTestApp } from '../helpers/app.js'
+import { assertRateNear } from '../helpers/byte-rate.js'
 import { C1, HF_TOKEN, startDownload, waitForJob } from '../helpers/downloads.js'
 
 // Issue 19, a job's own cap changed while it is queued, running or paused (PATCH /api/downloads/{job_id}):
@@ -10,7 +11,6 @@ import { C1, HF_TOKEN, startDownload, waitForJob } from '../helpers/downloads.js
 // kept with the job, across a pause and a restart. An ended job is refused, a cap too small too.
 
 const MiB = 1024 * 1024
-const TOLERANCE = 0.1
 
 /** A model of `count` generated 16 MiB files, each fetched as range parts over several connections. */
 function addBigModel (hub: FakeHub, id: string, count: number, seed: number): void {
@@ -36,20 +36,6 @@ const getJob = async (app: FastifyInstance, jobId: string): Promise<Record<strin
 const patch = async (app: FastifyInstance, jobId: string, maxBytesPerS: number | null) =>
   app.inject({ method: 'PATCH', url: `/api/downloads/${jobId}`, headers: auth(), payload: { max_bytes_per_s: maxBytesPerS } })
 
-/** Bytes per second the job received over `ms`, from its own count of bytes that came over the network. */
-async function rateOver (app: FastifyInstance, jobId: string, ms: number): Promise<number> {
-  const before = (await getJob(app, jobId)).bytes_transferred
-  const started = performance.now()
-  await sleep(ms)
-  const after = (await getJob(app, jobId)).bytes_transferred
-  return (after - before) / ((performance.now() - started) / 1000)
-}
-
-function assertNear (t: Test, measured: number, cap: number, what: string): void {
-  const ratio = measured / cap
-  t.ok(Math.abs(ratio - 1) <= TOLERANCE, `${what}: ${(measured / MiB).toFixed(2)} MiB/s against a cap of ${(cap / MiB).toFixed(2)} MiB/s (${ratio.toFixed(3)}×)`)
-}
-
 t.test('a running job\'s cap changes within a second and is kept across a restart; an ended job is refused', async (t) => {
   const { app, env } = await setup(t)
   const { job } = await startDownload(app, { model_id: 'org/big', max_bytes_per_s: 6 * MiB })
@@ -59,7 +45,7 @@ t.test('a running job\'s cap changes within a second and is kept across a restar
   t.equal(changed.statusCode, 200)
   t.match(changed.json(), { job_id: job.job_id, status: 'downloading', max_bytes_per_s: 2 * MiB }, 'answered with its new cap')
   await sleep(1000)
-  assertNear(t, await rateOver(app, job.job_id, 5000), 2 * MiB, 'from a second after the change, over 5 s')
+  await assertRateNear(t, async () => (await getJob(app, job.job_id)).bytes_transferred, 5000, 2 * MiB, 'from a second after the change, over 5 s')
 
   const tooSmall = await patch(app, job.job_id, 1000)
   t.match({ status: tooSmall.statusCode, body: tooSmall.json() }, { status: 400, body: { code: 'MD_VALIDATION_FAILED', message: /max_bytes_per_s .*65536/ } })
@@ -77,7 +63,7 @@ t.test('a running job\'s cap changes within a second and is kept across a restar
   // to open, which a fixed sleep did not always cover), past the first second's reservoir.
   const restartedAt = (await getJob(again, job.job_id)).bytes_transferred
   await waitForJob(again, job.job_id, (now) => now.bytes_transferred >= restartedAt + 3 * MiB, 'three MiB after the restart')
-  assertNear(t, await rateOver(again, job.job_id, 4000), 2 * MiB, 'after the restart, over 4 s')
+  await assertRateNear(t, async () => (await getJob(again, job.job_id)).bytes_transferred, 5000, 2 * MiB, 'after the restart, over 5 s')
 
   t.match((await patch(again, job.job_id, 0)).json(), { max_bytes_per_s: null }, '0 removes the job\'s cap (the server\'s holds)')
   await again.inject({ method: 'DELETE', url: `/api/downloads/${job.job_id}`, headers: auth() })
@@ -100,6 +86,6 @@ t.test('a paused job\'s new cap holds once it is resumed, across a restart too',
   t.equal((await again.inject({ method: 'POST', url: `/api/downloads/${job.job_id}/resume`, headers: auth() })).statusCode, 200)
   const at = (await getJob(again, job.job_id)).bytes_transferred
   await waitForJob(again, job.job_id, (now) => now.bytes_transferred >= at + 3 * MiB, 'three MiB more')
-  assertNear(t, await rateOver(again, job.job_id, 5000), 4 * MiB, 'resumed, over 5 s')
+  await assertRateNear(t, async () => (await getJob(again, job.job_id)).bytes_transferred, 5000, 4 * MiB, 'resumed, over 5 s')
   await again.inject({ method: 'DELETE', url: `/api/downloads/${job.job_id}`, headers: auth() })
 })
