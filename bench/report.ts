@@ -1,6 +1,6 @@
 import { LOAD_TARGETS } from './api-overhead.js'
 import { mb, num, range, table } from './format.js'
-import { IDLE_PIECES, type IdleRound } from './idle-memory.js'
+import { AT_REST_MS, IDLE_PIECES, type IdleRound } from './idle-memory.js'
 import type { Machine } from './machine.js'
 import { START_COMMAND } from './modeldepot-server.js'
 import {
@@ -217,7 +217,8 @@ export function idleSection (idle: IdleRound[]): string {
   const pieces = IDLE_PIECES.map((piece) => `${PIECE_NAMES[piece]} ${range(mbSpread(definedSpread(idle.map((round) => round.pieces[piece]))), 1)}`)
   return [
     `Idle, \`${START_COMMAND}\` (what \`npm start\` runs) with its default settings and API_KEY, nothing preloaded, 2 s after it answers (${idle.length} rounds):`,
-    `VmHWM ${range(mbSpread(definedSpread(idle.map((round) => round.peakRssBytes))), 1)} MB, VmRSS ${range(mbSpread(definedSpread(idle.map((round) => round.rssBytes))), 1)} MB.`,
+    `VmHWM ${range(mbSpread(definedSpread(idle.map((round) => round.peakRssBytes))), 1)} MB, VmRSS ${range(mbSpread(definedSpread(idle.map((round) => round.rssBytes))), 1)} MB;`,
+    `VmRSS ${range(mbSpread(definedSpread(idle.map((round) => round.atRestRssBytes))), 1)} MB after ${AT_REST_MS / 1000} s at rest (V8 returns the heap's start-up garbage to the system in its memory reducer's collections, 15–20 s after start here).`,
     `The same in pieces (VmHWM, MB, a process each): ${pieces.join('; ')}.`,
     ''
   ].join('\n')

@@ -23,7 +23,7 @@ export interface DownloadsOptions {
 
 async function downloadsPlugin (app: FastifyInstance, { config }: DownloadsOptions): Promise<void> {
   const defaultModel = new DefaultModelStore(config.stateDir, config.defaultModel)
-  const callbacks = new CallbackSender(config.callbacks, Date.now, app.log.child({ component: 'callbacks' }), app.outbound)
+  const callbacks = new CallbackSender(config.callbacks, Date.now, app.log.child({ component: 'callbacks' }), app.outbound.request)
   const serverRate = new ByteRate(null)
   // With Redis the cap is the cluster's: this replica keeps the part of it that its running jobs are of all running.
   const share = async (): Promise<number> => {
@@ -42,7 +42,7 @@ async function downloadsPlugin (app: FastifyInstance, { config }: DownloadsOptio
   const downloads = new DownloadManager({
     cacheDir: config.hubCacheDir,
     // The Hub calls of downloads go through the huggingface provider: its limiter, backoff and token.
-    hub: new HubClient({ provider: app.providers.get('huggingface').provider, dispatcher: app.outbound }),
+    hub: new HubClient({ provider: app.providers.get('huggingface').provider, request: app.outbound.request }),
     store: app.jobStore,
     defaultModel,
     settings: config.downloads,

@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../src/config.js'
-import { fetchThrough } from '../src/outbound/outbound-dispatcher.js'
 import { BlockStore } from '../src/providers/block-store.js'
 import { LimiterConnection } from '../src/providers/provider-limiter.js'
 import { ProviderRecovery } from '../src/providers/provider-recovery.js'
@@ -34,7 +33,7 @@ async function providerBackoffPlugin (app: FastifyInstance, { config, now }: Pro
     ...(now === undefined ? {} : { now }),
     settings: config.providerSettings,
     // Through the app's outbound dispatcher (the proxy), the Hub's metadata calls included.
-    fetch: fetchThrough(app.outbound),
+    fetch: app.outbound.fetch,
     tokens: new TokenStore(config.providerSettings.tokensFile),
     blocks: new BlockStore(config.stateDir),
     onSecret: (token) => app.secrets.add(token),

@@ -3,7 +3,6 @@ import type { IncomingMessage } from 'node:http'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { DestinationStream } from 'pino'
-import type { Dispatcher } from 'undici'
 import authPlugin from '../plugins/auth.js'
 import cacheControlPlugin from '../plugins/cache-control.js'
 import downloadsPlugin from '../plugins/downloads.js'
@@ -23,7 +22,7 @@ import { prepareStateDir } from './cache/state-dir.js'
 import type { Config } from './config.js'
 import { MdShuttingDownError } from './errors.js'
 import { createLogger, SecretList } from './logger.js'
-import { createOutboundDispatcher } from './outbound/outbound-dispatcher.js'
+import { Outbound } from './outbound/outbound-dispatcher.js'
 import { bodiesTakenAsSent, sharedSerializers } from './schema-compilers.js'
 import type { serverTimeoutOptions } from './server-timeouts.js'
 
@@ -37,7 +36,7 @@ declare module 'fastify' {
     /** True from the start of a graceful shutdown. */
     closing: boolean
     /** Every outbound HTTP request goes through it (Hub, CDN, providers, callbacks): the proxy settings live here. */
-    outbound: Dispatcher
+    outbound: Outbound
   }
   interface FastifyContextConfig {
     /** The route still answers during a shutdown, in its own shape (the health checks). */
@@ -107,7 +106,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   // old-layout {cache}/.modeldepot/ there.
   await prepareStateDir(config.hubCacheDir, config.stateDir, app.log)
   // Made once, here, from the config: the plugins that send requests take it from the app.
-  const outbound = createOutboundDispatcher(config.proxy)
+  const outbound = new Outbound(config.proxy)
   app.decorate('outbound', outbound)
   app.addHook('onClose', async () => outbound.close())
   await app.register(errorsPlugin)

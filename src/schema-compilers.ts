@@ -23,16 +23,15 @@ export function bodiesTakenAsSent (): AjvCompiler.ValidatorFactory {
   const build: BuildValidator = (externalSchemas, options) => {
     const coercing = fromPool(externalSchemas, options)
     const exact = fromPool(externalSchemas, { ...options, customOptions: { ...options.customOptions, coerceTypes: false } })
-    return (route) => route.httpPart === 'body' ? exact(route) : coercing(route)
+    return (route) => onFirstCall(() => route.httpPart === 'body' ? exact(route) : coercing(route))
   }
   return build as unknown as AjvCompiler.ValidatorFactory
 }
 
 /**
- * Fastify compiles a serializer for every status of every route when the app starts; ours repeat
+ * Fastify asks for a serializer for every status of every route when the app starts; ours repeat
  * the same few shapes (every route answers ErrorResponse for four or five statuses), so each
- * distinct schema is compiled once per set of shared schemas and the function reused. That is most
- * of the time an app takes to start.
+ * distinct schema is compiled once per set of shared schemas, on its first use, and the function reused.
  */
 export function sharedSerializers (): SerializerFactory {
   const build = SerializerSelector()
@@ -43,12 +42,32 @@ export function sharedSerializers (): SerializerFactory {
       const key = JSON.stringify(route.schema)
       let serialize = compiled.get(key)
       if (serialize === undefined) {
-        serialize = compile({ ...route, schema: withoutSimpleUnions(route.schema) as typeof route.schema })
+        serialize = onFirstCall(() => compile({ ...route, schema: withoutSimpleUnions(route.schema) as typeof route.schema }))
         compiled.set(key, serialize)
       }
       return serialize
     }
   }
+}
+
+type Compiled = ((...args: never[]) => unknown) & { errors?: unknown }
+
+/**
+ * A validator or serializer compiled by its first call rather than when its route is added. Most
+ * routes of a server at rest are never asked, and compiling all of them at start left about 10 MB
+ * of generated code and its garbage in the heap of an idle server (issue 18). Ajv's validators say
+ * why they failed in their own `errors`, where Fastify reads them: the wrapper passes them on.
+ */
+export function onFirstCall<F extends Compiled> (compile: () => F): F {
+  let compiled: F | undefined
+  const call = (...args: Parameters<F>): unknown => {
+    compiled ??= compile()
+    const result = compiled(...args)
+    call.errors = compiled.errors
+    return result
+  }
+  call.errors = undefined as unknown
+  return call as unknown as F
 }
 
 type SchemaNode = Record<string, unknown>

@@ -1,11 +1,11 @@
 import { createHmac } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Type, type Static } from 'typebox'
-import { request, type Dispatcher } from 'undici'
 import { backoffDelay, parseRetryAfter } from '../downloads/retry.js'
 import { errorCode } from '../error-code.js'
 import { Nullable } from '../json-schema.js'
 import { describeNetworkFailure } from '../outbound/network-failure.js'
+import { sendDirect, type SendRequest } from '../outbound/outbound-dispatcher.js'
 import { maskCallbackUrl } from './callback-url.js'
 
 export interface CallbackSettings {
@@ -57,16 +57,16 @@ export class CallbackSender {
   readonly #settings: CallbackSettings
   readonly #now: () => number
   readonly #log: CallbackLog | undefined
-  readonly #dispatcher: Dispatcher | undefined
+  readonly #request: SendRequest
   readonly #closing = new AbortController()
   readonly #pending = new Set<Promise<void>>()
 
-  /** `dispatcher`: the app's outbound one (its proxy); undici's global one when absent. */
-  constructor (settings: CallbackSettings, now: () => number = Date.now, log?: CallbackLog, dispatcher?: Dispatcher) {
+  /** `request`: through the app's way out (its proxy); undici's global dispatcher when absent. */
+  constructor (settings: CallbackSettings, now: () => number = Date.now, log?: CallbackLog, request: SendRequest = sendDirect) {
     this.#settings = settings
     this.#now = now
     this.#log = log
-    this.#dispatcher = dispatcher
+    this.#request = request
   }
 
   /**
@@ -124,14 +124,13 @@ export class CallbackSender {
     const stop = (): void => attempt.abort()
     this.#closing.signal.addEventListener('abort', stop, { once: true })
     try {
-      const response = await request(url, {
+      const response = await this.#request(url, {
         method: 'POST',
         headers,
         body,
         signal: attempt.signal,
         headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        ...(this.#dispatcher === undefined ? {} : { dispatcher: this.#dispatcher })
+        bodyTimeout: timeoutMs
       })
       const status = response.statusCode
       // Only a 409's body is read: n8n says there whether the execution is still running or over.

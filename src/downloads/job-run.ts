@@ -355,7 +355,7 @@ export class JobRun {
       endpoint: hub.endpoint,
       hubHeaders: () => hub.authHeaders,
       throughHub: async (request, signal) => hub.send(request, signal),
-      dispatcher: hub.dispatcher,
+      request: hub.request,
       connection: this.#connection,
       readTimeoutMs: settings.readTimeoutMs,
       partSize: settings.partSizeBytes,

@@ -1,8 +1,9 @@
-import { request, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
 import { errorCode } from '../error-code.js'
 import { MdProviderUnavailableError } from '../errors.js'
 import { hubError, type HubAnswer } from '../hub/hub-client.js'
 import { describeNetworkFailure } from '../outbound/network-failure.js'
+import { sendDirect, type SendRequest } from '../outbound/outbound-dispatcher.js'
 import { RestartFileError } from './restart-file-error.js'
 import { parseRetryAfter, RetryableError } from './retry.js'
 
@@ -17,8 +18,8 @@ export interface HubConnection {
   /** Sends a request to the Hub itself (not its CDN) through the huggingface provider. */
   throughHub: <T extends HubAnswer>(request: () => Promise<T>, signal?: AbortSignal) => Promise<T>
   readTimeoutMs: number
-  /** The app's outbound dispatcher (its proxy); undici's global one when absent. */
-  dispatcher?: Dispatcher | undefined
+  /** Sends through the app's way out (its proxy); undici's global dispatcher when absent. */
+  request?: SendRequest | undefined
 }
 
 export type RangeAnswer = Dispatcher.ResponseData
@@ -105,11 +106,10 @@ export async function checkRangeAnswer (response: RangeAnswer, from: number, end
 
 async function send (url: URL, headers: () => Record<string, string>, hub: HubConnection, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
   // The headers are made when the Hub's limiter lets the request go, not when it was queued.
-  const get = async (): Promise<Dispatcher.ResponseData> => request(url, {
+  const get = async (): Promise<Dispatcher.ResponseData> => (hub.request ?? sendDirect)(url, {
     method: 'GET',
     headers: headers(),
     signal,
-    ...(hub.dispatcher === undefined ? {} : { dispatcher: hub.dispatcher }),
     // No bytes for this long, before the first byte or between two, is a stall.
     headersTimeout: hub.readTimeoutMs,
     bodyTimeout: hub.readTimeoutMs

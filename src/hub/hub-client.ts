@@ -1,9 +1,9 @@
-import type { Dispatcher } from 'undici'
 import { failureCode, isOwnError } from '../error-code.js'
 import {
   MdFileNotFoundError, MdHfTokenInvalidError, MdHubError, MdHubUnreachableError, MdModelGatedError, MdModelNotFoundError, MdRevisionNotFoundError
 } from '../errors.js'
 import { describeNetworkFailure } from '../outbound/network-failure.js'
+import type { SendRequest } from '../outbound/outbound-dispatcher.js'
 import { parseRateLimit } from '../providers/hub-rate-limit.js'
 import { answerOfHeaders, type Provider } from '../providers/provider.js'
 
@@ -26,8 +26,8 @@ export interface RepoSnapshot {
 export interface HubClientOptions {
   /** The huggingface provider: its address, its current token, and the limiter every call goes through. */
   provider: Pick<Provider, 'baseUrl' | 'token' | 'fetch' | 'call'>
-  /** What the download engine's file requests go through (the app's outbound dispatcher, its proxy). */
-  dispatcher?: Dispatcher
+  /** What the download engine's file requests go through (the app's way out, its proxy). */
+  request?: SendRequest
 }
 
 /** An undici answer, as the download engine's file requests get them. */
@@ -55,11 +55,11 @@ async function loadHubLibrary (): Promise<HubLibrary> {
 export class HubClient {
   readonly #provider: HubClientOptions['provider']
   readonly #fetch: typeof fetch
-  readonly dispatcher: Dispatcher | undefined
+  readonly request: SendRequest | undefined
 
-  constructor ({ provider, dispatcher }: HubClientOptions) {
+  constructor ({ provider, request }: HubClientOptions) {
     this.#provider = provider
-    this.dispatcher = dispatcher
+    this.request = request
     this.#fetch = async (input, init) => {
       let response: Response
       try {

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module'
 import t from 'tap'
 import { DownloadProgress } from '../../routes/schemas/downloads.js'
 import { ErrorResponse } from '../../plugins/errors.js'
-import { withoutSimpleUnions } from '../../src/schema-compilers.js'
+import { onFirstCall, withoutSimpleUnions } from '../../src/schema-compilers.js'
 
 // fast-json-stringify is Fastify's serializer; the test builds it as Fastify does, from a schema.
 const build = createRequire(import.meta.url)('fast-json-stringify') as (schema: unknown, options?: { schema?: Record<string, unknown> }) => (value: unknown) => string
@@ -59,4 +59,22 @@ t.test('a nullable reference stays a reference, null or not', async (t) => {
   const asDeclared = build(schema, { schema: { Check } })
   const rewritten = build(withoutSimpleUnions(schema), { schema: { Check } })
   for (const value of [{ check: null }, { check: { ok: true } }]) t.equal(rewritten(value), asDeclared(value))
+})
+
+t.test('a validator or serializer is compiled by its first call, once, and a validator\'s errors reach Fastify', async (t) => {
+  let compiled = 0
+  const validate = onFirstCall(() => {
+    compiled++
+    const check = Object.assign((value: unknown): boolean => {
+      check.errors = typeof value === 'string' ? null : [{ message: 'must be string' }]
+      return check.errors === null
+    }, { errors: null as unknown })
+    return check
+  })
+  t.equal(compiled, 0, 'nothing compiled when the route is added')
+  t.equal(validate(42), false)
+  t.same(validate.errors, [{ message: 'must be string' }], 'Fastify reads the failure from the function it called')
+  t.equal(validate('ok'), true)
+  t.equal(validate.errors, null)
+  t.equal(compiled, 1, 'compiled once')
 })
