@@ -16,6 +16,7 @@ const DOWNLOADERS: Record<Timed, string> = {
   modeldepot: 'modeldepot: POST, then GET progress?wait=10 (hashes, fsyncs each blob)',
   curl: 'curl, every file in parallel, straight to disk',
   'curl + fsync': 'the same curl run, plus `sync` of its files afterwards',
+  'curl + sha256sum': 'the same curl run, plus `sha256sum` of its large files afterwards (a process each, at once)',
   snapshotDownload: '@huggingface/hub snapshotDownload',
   huggingface_hub: 'Python huggingface_hub snapshot_download (8 files at once, no Xet)',
   'modeldepot (baseline)': 'modeldepot, the baseline build (BENCH_BASELINE_SERVER), the same way'
@@ -29,7 +30,7 @@ function throughputTable (r: ThroughputResults, run: ThroughputResult): string {
     range(speeds(r, name, run)),
     num(definedSpread(run.rounds.map((round) => round.seconds[name]))?.median, 2),
     name === 'modeldepot' ? '' : range(speedRatios(r, name, run), 2),
-    name === 'curl + fsync' ? '' : num(definedSpread(run.rounds.map((round) => round.hubCpuSeconds[name]))?.median, 1)
+    name === 'curl + fsync' || name === 'curl + sha256sum' ? '' : num(definedSpread(run.rounds.map((round) => round.hubCpuSeconds[name]))?.median, 1)
   ]))
 }
 

@@ -23,13 +23,19 @@ const ratio = (s: Spread | undefined): string => s === undefined ? 'not run' : `
 /** What (1) and (1b) alone can judge: what `--only=throughput` reports. */
 export function throughputTargets (results: ThroughputResults): TargetCheck[] {
   const curl = speedRatios(results, 'curl')
+  const curlHashed = speedRatios(results, 'curl + sha256sum')
   const snapshot = speedRatios(results, 'snapshotDownload')
   const python = speedRatios(results, 'huggingface_hub')
   const capped = speedRatios(results, 'curl', results.capped)
   const large = peakRssLarge(results)
   const plain = eventLoopDuringDownload(results)
   return [
-    { target: `Throughput at least ${CURL_RATIO}× curl`, result: ratio(curl), met: curl === undefined ? undefined : curl.median >= CURL_RATIO },
+    {
+      target: `Throughput at least ${CURL_RATIO}× curl`,
+      // What checking every byte costs on these cores, without modeldepot: curl, then sha256sum of its files.
+      result: `${ratio(curl)}; against curl plus sha256sum afterwards, ${ratio(curlHashed)}`,
+      met: curl === undefined ? undefined : curl.median >= CURL_RATIO
+    },
     { target: 'Faster than snapshotDownload', result: ratio(snapshot), met: snapshot === undefined ? undefined : snapshot.median > 1 },
     { target: 'Faster than Python huggingface_hub snapshot_download', result: ratio(python), met: python === undefined ? undefined : python.median > 1 },
     { target: `Capped connections: at least ${CAPPED_CURL_RATIO}× curl`, result: ratio(capped), met: capped === undefined ? undefined : capped.median >= CAPPED_CURL_RATIO },

@@ -10,8 +10,8 @@ import { MB, roundOrder } from './stats.js'
 /** Python huggingface_hub runs only where the bench found one (python-hub.ts): its figures may be absent. */
 export const CONTENDERS = ['modeldepot', 'curl', 'snapshotDownload', 'huggingface_hub', 'modeldepot (baseline)'] as const
 export type Contender = (typeof CONTENDERS)[number]
-/** The contenders, plus curl's time with the fsync of its files added. */
-export const TIMED = ['modeldepot', 'curl', 'curl + fsync', 'snapshotDownload', 'huggingface_hub', 'modeldepot (baseline)'] as const
+/** The contenders, plus curl's time with the fsync of its files added, and with their sha256 added. */
+export const TIMED = ['modeldepot', 'curl', 'curl + fsync', 'curl + sha256sum', 'snapshotDownload', 'huggingface_hub', 'modeldepot (baseline)'] as const
 export type Timed = (typeof TIMED)[number]
 
 export interface ThroughputRound {
@@ -29,7 +29,7 @@ export interface ThroughputResult { bytes: number, rounds: ThroughputRound[] }
 
 /** (1) The same repository through the API, with curl, and with snapshotDownload, in alternating order. */
 export async function measureThroughput (ctx: BenchContext, model: BenchModel, rounds = ctx.settings.throughputRounds, label = 'throughput'): Promise<ThroughputResult> {
-  // The contenders of each round run in a fixed rotation; the fsync row is curl's, timed apart.
+  // The contenders of each round run in a fixed rotation; the fsync and sha256sum rows are curl's, timed apart.
   const bytes = totalBytes(model)
   const results: ThroughputRound[] = []
   for (let round = 0; round < rounds; round++) {
@@ -51,6 +51,7 @@ export async function measureThroughput (ctx: BenchContext, model: BenchModel, r
           const run = await downloadViaCurl(dir, ctx.hub.url, model)
           seconds.curl = run.seconds
           seconds['curl + fsync'] = run.seconds + run.fsyncSeconds
+          seconds['curl + sha256sum'] = run.seconds + run.hashSeconds
         } else if (contender === 'modeldepot (baseline)') {
           baseline = await downloadViaApi(dir, ctx.hub.url, model, ctx.serverNodeArgs, ctx.baselineServer)
           seconds['modeldepot (baseline)'] = baseline.seconds
