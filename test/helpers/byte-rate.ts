@@ -13,7 +13,7 @@ export async function rateOver (count: () => Promise<number>, ms: number): Promi
 }
 
 /**
- * A capped transfer runs at its cap, ±`tolerance`, measured over `ms`. No window may go above it.
+ * A capped transfer runs at its cap, ±`tolerance`, measured over `ms`; above it fails at once.
  * A window may fall short when the whole machine was busy (the cap's bucket holds a tenth of a second,
  * so time the process was held up longer is not made up later, as a cap should): then one window more
  * is measured, and the transfer has to reach the cap in that one.
@@ -26,6 +26,6 @@ export async function assertRateNear (t: Test, count: () => Promise<number>, ms:
       t.ok(Math.abs(ratio - 1) <= tolerance, said)
       return
     }
-    t.ok(ratio <= 1 + tolerance, `${said}: short, measured again`)
+    t.comment(`${said}: short, measured again`)
   }
 }
