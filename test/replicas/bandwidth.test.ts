@@ -103,9 +103,10 @@ t.test('two replicas keep the cluster\'s cap together, follow a PATCH of it, and
   await until('the job to move again', 30_000, async () => await transferred(taken) >= resumedAt + MiB ? true : undefined)
   // A ceiling, not a target here: right after a takeover the replica's share of the cluster's cap
   // and the job's resumed parts settle (0.87-1.05× measured), so only "not above the cap" is checked.
-  const afterTakeover = await rateOver([taken], 4000)
+  // Over 8 s: over 4 s, the bucket's tenth of a second and the counts' edges made a loaded CI read 1.10×.
+  const afterTakeover = await rateOver([taken], 8000)
   t.ok(afterTakeover > 0 && afterTakeover <= MiB * (1 + TOLERANCE),
-    `the job on ${other.name} after the takeover, over 4 s: ${(afterTakeover / MiB).toFixed(2)} MiB/s, not above its cap of 1 MiB/s`)
+    `the job on ${other.name} after the takeover, over 8 s: ${(afterTakeover / MiB).toFixed(2)} MiB/s, not above its cap of 1 MiB/s`)
 
   await other.call(`/api/downloads/${remote.jobId}`, { method: 'DELETE' })
 })
