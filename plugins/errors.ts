@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
-import { Type } from 'typebox'
+import { Type } from '../src/type-builder.js'
 import { errorCode } from '../src/error-code.js'
 import { HINTS, HTTP_STATUS_CODES, MdError, MdRouteNotFoundError, MdShuttingDownError, MdValidationError } from '../src/errors.js'
 

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
+import { Type } from '../src/type-builder.js'
 import { errorRef } from '../plugins/errors.js'
 import { RefTo } from '../src/json-schema.js'
 import { mergeParams, requiredModelId } from './download-input.js'

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyReply } from 'fastify'
-import { Type } from 'typebox'
+import { Type } from '../src/type-builder.js'
 import { errorRef } from '../plugins/errors.js'
 import { MdTooManyStreamsError } from '../src/errors.js'
 import { jobEvents } from '../src/downloads/job-events.js'

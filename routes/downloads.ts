@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
-import { Type } from 'typebox'
+import { Type } from '../src/type-builder.js'
 import { errorRef } from '../plugins/errors.js'
 import type { Scope } from '../src/auth/scopes.js'
 import { curlCommand, hfDownloadCommand } from '../src/downloads/download-commands.js'

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
-import { Type, type Static } from 'typebox'
+import { Type } from '../src/type-builder.js'
+import type { Static } from 'typebox'
 import { CacheWritability } from '../src/cache/cache-writability.js'
 import type { LogLevel } from '../src/config.js'
 import { RefTo } from '../src/json-schema.js'

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
+import { Type } from '../src/type-builder.js'
 import { maskedRedisUrl } from '../src/config.js'
 import { maskedProxyUrl } from '../src/outbound/proxy-settings.js'
 import { SERVICE_NAME, uptimeSeconds, VERSION } from '../src/service-info.js'

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type, type Static } from 'typebox'
+import { Type } from '../src/type-builder.js'
+import type { Static } from 'typebox'
 import { errorRef } from '../plugins/errors.js'
 import type { Limits as LimitsValue } from '../src/downloads/limits-store.js'
 import { LiteralUnion, Nullable, RefTo, type Expect, type SameShape } from '../src/json-schema.js'

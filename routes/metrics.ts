@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
+import { Type } from '../src/type-builder.js'
 import { errorRef } from '../plugins/errors.js'
 
 /** Prometheus text; behind an API key with the read scope (and the rate limit) unless METRICS_PUBLIC=true. */

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type, type Static } from 'typebox'
+import { Type } from '../src/type-builder.js'
+import type { Static } from 'typebox'
 import { errorRef } from '../plugins/errors.js'
 import { scanCachedModel, type CachedModel as ScannedModel } from '../src/cache/cache-scan.js'
 import type { DefaultModelStore } from '../src/cache/default-model-store.js'

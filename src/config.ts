@@ -1,6 +1,7 @@
 import { homedir } from 'node:os'
 import envSchema from 'env-schema'
-import { Type, type Static } from 'typebox'
+import { Type } from './type-builder.js'
+import type { Static } from 'typebox'
 import { resolveHubCacheDir, resolveStateDir } from './cache/cache-dir.js'
 import type { CallbackSettings } from './callbacks/callback-sender.js'
 import { parseAllowedHosts, type AllowedHost } from './callbacks/callback-url.js'

@@ -1,4 +1,5 @@
-import { Type, type Static, type TLiteral, type TSchema, type TSchemaOptions, type TUnion, type TUnsafe } from 'typebox'
+import { Type } from './type-builder.js'
+import type { Static, TLiteral, TSchema, TSchemaOptions, TUnion, TUnsafe } from 'typebox'
 
 // Helpers for the JSON Schema (TypeBox) the domain declares its API shapes in. JSON Schema says
 // nothing of HTTP, so src/ may hold it; the routes serve it.

@@ -1,4 +1,5 @@
-import { Type, type Static } from 'typebox'
+import { Type } from '../../src/type-builder.js'
+import type { Static } from 'typebox'
 import type { CacheState, PinState, PruneResult } from '../../src/cache/cache-control.js'
 import { LiteralUnion, Nullable, type Expect, type SameShape } from '../../src/json-schema.js'
 

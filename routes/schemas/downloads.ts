@@ -1,4 +1,5 @@
-import { Type, type Static } from 'typebox'
+import { Type } from '../../src/type-builder.js'
+import type { Static } from 'typebox'
 import { DownloadJobSchema } from '../../src/downloads/download-job.js'
 
 // String first: with Fastify's array coercion, a single query value would otherwise become a

@@ -1,4 +1,5 @@
-import { Type, type Static } from 'typebox'
+import { Type } from '../../src/type-builder.js'
+import type { Static } from 'typebox'
 import { Nullable, type Expect, type SameShape } from '../../src/json-schema.js'
 import type { ModelBlock as StoredBlock } from '../../src/providers/block-store.js'
 import type { CatalogueModel as ListedModel } from '../../src/providers/model-catalogue.js'

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Type, type Static } from 'typebox'
+import { Type } from '../type-builder.js'
+import type { Static } from 'typebox'
 import { backoffDelay, parseRetryAfter } from '../downloads/retry.js'
 import { errorCode } from '../error-code.js'
 import { Nullable } from '../json-schema.js'

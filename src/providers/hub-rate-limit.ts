@@ -1,4 +1,5 @@
-import { Type, type Static } from 'typebox'
+import { Type } from '../type-builder.js'
+import type { Static } from 'typebox'
 import { Nullable } from '../json-schema.js'
 
 /**

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
-import { Type, type Static } from 'typebox'
+import { Type } from '../type-builder.js'
+import type { Static } from 'typebox'
 
 export const ProviderKindSchema = Type.Union([Type.Literal('huggingface'), Type.Literal('openrouter'), Type.Literal('openai')])
 export type ProviderKind = Static<typeof ProviderKindSchema>

@@ -3,7 +3,8 @@
  * only from the injected `now`, so tests drive every cooldown without waiting.
  */
 
-import { Type, type Static } from 'typebox'
+import { Type } from '../type-builder.js'
+import type { Static } from 'typebox'
 import { LiteralUnion, Nullable } from '../json-schema.js'
 
 // What the API answers about a provider's health is declared here once, as JSON Schema (TypeBox);

@@ -1,6 +1,7 @@
 import { cpus, freemem, loadavg } from 'node:os'
 import type { IntervalHistogram } from 'node:perf_hooks'
-import { Type, type Static } from 'typebox'
+import { Type } from '../type-builder.js'
+import type { Static } from 'typebox'
 import { checkCacheDirWritable } from '../cache/cache-dir.js'
 import type { DefaultModelStore } from '../cache/default-model-store.js'
 import { diskSpace } from '../cache/disk-space.js'
