@@ -1,3 +1,5 @@
+import { setMaxListeners } from 'node:events'
+
 /**
  * A bound on open event streams: each holds a connection and a listener for as long as the client
  * stays, so past `max` a new one is refused rather than let the server run out of sockets.
@@ -9,6 +11,9 @@ export class StreamSlots {
 
   constructor (max: number) {
     this.max = max
+    // Each open stream listens on `closing` (and takes its listener off as it ends): up to `max` of
+    // them is what this signal is for, not the leak Node warns of past 10 listeners.
+    setMaxListeners(max + 1, this.#closing.signal)
   }
 
   get open (): number {

@@ -87,6 +87,23 @@ t.test('open streams are bounded: past EVENT_STREAMS_MAX a clear 503, and a clos
   c.close()
 })
 
+t.test('more than ten streams open at once: no listener-leak warning in the server\'s log (each takes its listener off as it ends)', async (t) => {
+  const { app } = await hubAndApp(t)
+  const base = await listen(app)
+  const warnings: Error[] = []
+  const onWarning = (warning: Error): void => { if (warning.name === 'MaxListenersExceededWarning') warnings.push(warning) }
+  process.on('warning', onWarning)
+  t.teardown(() => process.off('warning', onWarning))
+  const streams = await Promise.all(Array.from({ length: 15 }, async () => openStream(`${base}/api/downloads/events`)))
+  await until(() => app.eventStreams.open === 15, 'the streams to open')
+  t.ok(streams.every((stream) => stream.status === 200))
+  for (const stream of streams) stream.close()
+  await until(() => app.eventStreams.open === 0, 'the slots to be given back')
+  // Node emits the warning on the next turn of the loop.
+  await nextTurn()
+  t.same(warnings.map((warning) => warning.message), [], 'no MaxListenersExceededWarning')
+})
+
 t.test('a stream counts once against the rate limit, however many events it carries', async (t) => {
   const { app } = await hubAndApp(t, { RATE_LIMIT_PER_MINUTE: '2' })
   const base = await listen(app)
