@@ -120,7 +120,8 @@ const downloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: [
         'Re-hashes every file of a cached revision offline, from what the cache itself records, as `hf cache verify` checks a file:',
         'an LFS file\'s blob is named by its sha256, any other file\'s by its git blob sha1. Nothing is asked of the Hub.',
-        'It runs as a job (`kind: "verify"`) in /api/downloads/{job_id}, with progress by bytes hashed, and takes no download slot (MAX_CONCURRENT_JOBS);',
+        'It runs as a job (`kind: "verify"`) in /api/downloads/{job_id}, with progress by bytes hashed, and takes no download slot (MAX_CONCURRENT_DOWNLOADS);',
+        'a blob of 8 MiB or more is hashed on a hash thread, not on the thread that answers requests;',
         'it ends `complete` with `verify: {mismatched, missing, unchecked}` (paths), whatever it found.',
         'With `repair=true` it then removes the mismatched blobs and fetches exactly the mismatched and missing files again, at the same commit, checking their hashes as every download does;',
         'meanwhile its status is `downloading` and its counts are those of the files it fetches, and it ends with `verify.repaired`.',

@@ -59,11 +59,23 @@ export const hashKindOf = (blob: string): 'sha256' | 'git-sha1' | undefined =>
   SHA256.test(blob) ? 'sha256' : GIT_SHA1.test(blob) ? 'git-sha1' : undefined
 
 /**
+ * Hashes a whole file somewhere other than this thread (the downloads' hash threads): its sha256, or
+ * for `lfs: false` its git blob sha1; rejects with `code` ENOENT for a file that is not there.
+ */
+export interface FileHasher {
+  /** Blobs at least this large go to it; smaller ones are hashed here (a thread costs more than their hash). */
+  minBytes: number
+  hash: (path: string, lfs: boolean, onHashed: (bytes: number) => void, signal: AbortSignal) => Promise<string>
+}
+
+/**
  * Hashes every blob the entries link to (each once, however many files link to it) and compares it
  * with its name. `onHashed` is told the bytes read after each chunk; `signal` stops it between chunks.
+ * Blobs of `elsewhere.minBytes` and more are hashed by `elsewhere`, so the event loop only waits.
  */
 export async function checkSnapshot (
-  cacheDir: string, modelId: string, entries: readonly SnapshotEntry[], onHashed: (bytes: number) => void, signal: AbortSignal
+  cacheDir: string, modelId: string, entries: readonly SnapshotEntry[], onHashed: (bytes: number) => void, signal: AbortSignal,
+  elsewhere?: FileHasher
 ): Promise<SnapshotCheck> {
   const result: SnapshotCheck = { mismatched: [], missing: [], unchecked: [] }
   const verdicts = new Map<string, boolean>()
@@ -81,7 +93,10 @@ export async function checkSnapshot (
     }
     let matches = verdicts.get(entry.blob)
     if (matches === undefined) {
-      const digest = await hashBlob(resolve(blobsDir(cacheDir, modelId), entry.blob), kind, buffer, onHashed, signal)
+      const path = resolve(blobsDir(cacheDir, modelId), entry.blob)
+      const digest = elsewhere !== undefined && entry.size >= elsewhere.minBytes
+        ? await elsewhere.hash(path, kind === 'sha256', onHashed, signal).catch(ifMissing(undefined))
+        : await hashBlob(path, kind, buffer, onHashed, signal)
       // Removed while it was read (another program's delete): missing, not mismatched.
       if (digest === undefined) {
         result.missing.push(entry.path)

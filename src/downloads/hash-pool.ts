@@ -12,7 +12,7 @@ export const HASH_IN_WORKER_BYTES = 8 * 1024 * 1024
 /** A hash thread with no file to hash for this long ends, so an idle server holds none. */
 const IDLE_MS = 2000
 
-interface Pending { resolve: (digest: string) => void, reject: (err: Error) => void }
+interface Pending { resolve: (digest: string) => void, reject: (err: Error) => void, onHashed?: (bytes: number) => void }
 
 /** One hash thread and the files it hashes. */
 class HashThread {
@@ -27,9 +27,13 @@ class HashThread {
     this.worker.unref()
     this.worker.on('message', (message: FromHasher) => {
       const waiting = this.pending.get(message.id)
+      if ('hashed' in message) {
+        waiting?.onHashed?.(message.hashed)
+        return
+      }
       this.settle(message.id)
       if ('digest' in message) waiting?.resolve(message.digest)
-      else waiting?.reject(new RetryableError(message.error))
+      else waiting?.reject(Object.assign(new RetryableError(message.error), message.code === undefined ? {} : { code: message.code }))
     })
     // A thread that dies takes its files' hashes with it: each of them fails and is tried again (a new thread).
     const fail = (why: string): void => {
@@ -126,6 +130,35 @@ export class HashPool {
     } finally {
       stopped.abort()
       telling.catch(() => {})
+    }
+  }
+
+  /**
+   * The digest of a file that is whole (a cached blob being verified), read to its end on a hash
+   * thread; `onHashed` is told the bytes hashed as it goes (every 8 MiB), `signal` stops it. A file
+   * that is not there rejects with its `code` ENOENT.
+   */
+  async hashWholeFile (path: string, lfs: boolean, onHashed: (bytes: number) => void, signal: AbortSignal): Promise<string> {
+    signal.throwIfAborted()
+    const thread = this.#thread()
+    const id = this.#nextId++
+    const digest = new Promise<string>((resolve, reject) => thread.add(id, { resolve, reject, onHashed }))
+    let stop = (): void => {}
+    const stopped = new Promise<never>((_resolve, reject) => {
+      stop = () => {
+        thread.settle(id)
+        thread.post({ type: 'close', id })
+        reject(signal.reason)
+      }
+    })
+    // One listener, taken off again: a verify of many blobs shares the job's signal.
+    signal.addEventListener('abort', stop, { once: true })
+    thread.post({ type: 'open', id, path, lfs, whole: true })
+    try {
+      return await Promise.race([digest, stopped])
+    } finally {
+      signal.removeEventListener('abort', stop)
+      stopped.catch(() => {})
     }
   }
 

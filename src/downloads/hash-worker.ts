@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto'
-import { closeSync, openSync, readSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 import { parentPort } from 'node:worker_threads'
 import type { FromHasher, ToHasher } from './hash-messages.js'
 
@@ -10,7 +10,10 @@ import type { FromHasher, ToHasher } from './hash-messages.js'
 // Read back 1 MiB at a time: the buffer is resident while the thread lives (4 MiB cost 3 MB more of peak RSS per thread).
 const CHUNK_BYTES = 1024 * 1024
 
-interface FileHash { fd: number, hash: Hash, size: number, hashed: number, end: number }
+// A whole file tells how far it is once this much more is hashed (a message per MiB would cost the main thread more).
+const REPORT_BYTES = 8 * 1024 * 1024
+
+interface FileHash { fd: number, hash: Hash, size: number, hashed: number, end: number, whole: boolean, unreported: number }
 
 const port = parentPort
 if (port === null) throw new Error('hash-worker.js runs as a worker thread')
@@ -39,9 +42,16 @@ function hashSome (): void {
     try {
       if (file.hashed < file.end) {
         const bytesRead = readSync(file.fd, buffer, 0, Math.min(CHUNK_BYTES, file.end - file.hashed), file.hashed)
-        if (bytesRead === 0) throw new Error(`the partial file is shorter than its recorded progress at byte ${file.hashed}`)
+        if (bytesRead === 0 && !file.whole) throw new Error(`the partial file is shorter than its recorded progress at byte ${file.hashed}`)
+        // A whole file that shrank while it was read (another program wrote it) hashes as far as it goes, as it now is.
+        if (bytesRead === 0) file.size = file.hashed
         file.hash.update(buffer.subarray(0, bytesRead))
         file.hashed += bytesRead
+        file.unreported += bytesRead
+      }
+      if (file.whole && file.unreported > 0 && (file.unreported >= REPORT_BYTES || file.hashed === file.size)) {
+        send({ id, hashed: file.unreported })
+        file.unreported = 0
       }
       if (file.hashed === file.size) {
         drop(id)
@@ -51,10 +61,15 @@ function hashSome (): void {
       }
     } catch (err) {
       drop(id)
-      send({ id, error: (err as Error).message })
+      send({ id, error: (err as Error).message, ...errorCode(err) })
     }
   }
   if (more) schedule()
+}
+
+const errorCode = (err: unknown): { code?: string } => {
+  const code = (err as NodeJS.ErrnoException).code
+  return typeof code === 'string' ? { code } : {}
 }
 
 function schedule (): void {
@@ -66,9 +81,19 @@ function schedule (): void {
 port.on('message', (message: ToHasher) => {
   if (message.type === 'open') {
     try {
-      files.set(message.id, { fd: openSync(message.path, 'r'), hash: newHash(message.lfs, message.size), size: message.size, hashed: 0, end: 0 })
+      const fd = openSync(message.path, 'r')
+      const whole = 'whole' in message
+      // The size the git sha1 covers is the one found now, for a whole file.
+      let size: number
+      try {
+        size = whole ? fstatSync(fd).size : message.size
+      } catch (err) {
+        closeSync(fd)
+        throw err
+      }
+      files.set(message.id, { fd, hash: newHash(message.lfs, size), size, hashed: 0, end: whole ? size : 0, whole, unreported: 0 })
     } catch (err) {
-      send({ id: message.id, error: (err as Error).message })
+      send({ id: message.id, error: (err as Error).message, ...errorCode(err) })
       return
     }
     schedule()

@@ -69,7 +69,7 @@ export interface JobProgress {
 /** The status a job is taken from the queue to: a verify job checks, a download downloads. */
 export const takenStatus = (job: { kind?: JobKind | undefined }): 'verifying' | 'downloading' => job.kind === 'verify' ? 'verifying' : 'downloading'
 
-/** A job that holds one of the download slots (MAX_CONCURRENT_JOBS) while it runs: a verify job does not. */
+/** A job that holds one of the download slots (MAX_CONCURRENT_DOWNLOADS) while it runs: a verify job does not. */
 export const takesSlot = (job: { kind?: JobKind | undefined }): boolean => job.kind !== 'verify'
 
 export interface TransitionOptions {

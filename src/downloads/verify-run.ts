@@ -3,6 +3,7 @@ import { blobPath, lockPath } from '../cache/cache-layout.js'
 import { checkSnapshot, snapshotEntries, type SnapshotEntry } from '../cache/snapshot-verify.js'
 import { MdModelNotCachedError } from '../errors.js'
 import { acquireBlobLock } from './blob-lock.js'
+import { HASH_IN_WORKER_BYTES, hashPool } from './hash-pool.js'
 import type { DownloadJob, VerifyResult } from './download-job.js'
 import { planDownload, sum, type DownloadPlan } from './download-plan.js'
 import { JobRun, type RunContext } from './job-run.js'
@@ -73,7 +74,7 @@ export class VerifyRun {
     const found = await checkSnapshot(cacheDir, job.model_id, entries, (bytes) => {
       hashed += bytes
       tell()
-    }, signal)
+    }, signal, { minBytes: HASH_IN_WORKER_BYTES, hash: hashPool.hashWholeFile.bind(hashPool) })
     const result: VerifyResult = { mismatched: found.mismatched, missing: found.missing, unchecked: found.unchecked }
     tell({ verify: result })
     const bad = new Set([...found.mismatched, ...found.missing])

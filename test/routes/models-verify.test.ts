@@ -1,4 +1,5 @@
-import { readFileSync, readlinkSync, rmSync, unlinkSync, writeFileSync, copyFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { readFileSync, readlinkSync, rmSync, truncateSync, unlinkSync, writeFileSync, copyFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import t from 'tap'
 import { CallbackReceiver } from '../fakes/callback-receiver.js'
@@ -112,6 +113,26 @@ t.test('what another tool wrote is verified too, at a tag; a copied file is unch
   t.same(ended.verify, { mismatched: [], missing: [], unchecked: ['README.md'] })
   await receiver.waitFor(1)
   t.match(JSON.parse(receiver.received[0]!.body), { job_id: ended.job_id, kind: 'verify', status: 'complete', verify: { unchecked: ['README.md'] } }, 'the callback carries the findings')
+})
+
+t.test('large blobs (hashed on a hash thread): a flipped byte in an LFS and in a git blob, and a blob cut short, are found; the good one passes; progress reaches every byte', async (t) => {
+  const { app, cacheDir } = await hubAndApp(t)
+  const files = [
+    { path: 'good.safetensors', content: randomBytes(24 * MB), lfs: true },
+    { path: 'flipped.safetensors', content: randomBytes(20 * MB), lfs: true },
+    { path: 'short.safetensors', content: randomBytes(12 * MB), lfs: true },
+    { path: 'vocab.txt', content: randomBytes(9 * MB) }
+  ]
+  writeCachedSnapshot(cacheDir, 'org/large', C1, files, ['main'])
+  flipByte(blobOf(cacheDir, 'org/large', 'flipped.safetensors'), 15 * MB + 3)
+  flipByte(blobOf(cacheDir, 'org/large', 'vocab.txt'), 9 * MB - 1)
+  truncateSync(blobOf(cacheDir, 'org/large', 'short.safetensors'), 10 * MB)
+  const res = await verify(app, { model_id: 'org/large' })
+  t.equal(res.statusCode, 202)
+  const ended = await waitForEnd(app, res.json().job_id)
+  const total = (24 + 20 + 10 + 9) * MB
+  t.match(ended, { status: 'complete', error: null, bytes_total: total, bytes_downloaded: total, progress: 100 }, 'every byte counted as hashed')
+  t.same(ended.verify, { mismatched: ['flipped.safetensors', 'short.safetensors', 'vocab.txt'], missing: [], unchecked: [] })
 })
 
 t.test('a model or revision the cache lacks is a 404 MD_MODEL_NOT_CACHED, and bad parameters a 400; nothing is started', async (t) => {

@@ -96,3 +96,47 @@ t.test('a cancel stops a hash that waits for bytes, with the cancel\'s reason', 
   cancel.abort(reason)
   t.equal(await caught(hashing), reason)
 })
+
+// A verify (POST /api/models/verify) hashes a cached blob that is whole on a hash thread.
+
+t.test('a whole file: its sha256 or git sha1 from the thread, the bytes told as it goes; one that is not there rejects with ENOENT', async (t) => {
+  const dir = tempDir(t)
+  const content = randomBytes(20 * MiB + 12345)
+  const path = join(dir, 'blob')
+  writeFileSync(path, content)
+  const hashes = pool(t)
+  const told: number[] = []
+  t.equal(await hashes.hashWholeFile(path, true, (bytes) => told.push(bytes), new AbortController().signal), createHash('sha256').update(content).digest('hex'))
+  t.equal(told.reduce((sum, bytes) => sum + bytes, 0), content.length, 'every byte told, once')
+  t.ok(told.length >= 3 && told.length <= 4, `told every 8 MiB and at the end, not every chunk (${told.length} times)`)
+  const gitSha1 = createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex')
+  t.equal(await hashes.hashWholeFile(path, false, () => {}, new AbortController().signal), gitSha1, 'not LFS: the git blob sha1')
+  const missing = await caught(hashes.hashWholeFile(join(dir, 'gone'), true, () => {}, new AbortController().signal))
+  t.equal((missing as NodeJS.ErrnoException).code, 'ENOENT')
+})
+
+t.test('a whole file is hashed as it is when read: a blob cut short since it was listed hashes to what is left', async (t) => {
+  const path = join(tempDir(t), 'blob')
+  const content = randomBytes(12 * MiB)
+  writeFileSync(path, content)
+  truncateSync(path, 9 * MiB)
+  t.equal(await pool(t).hashWholeFile(path, true, () => {}, new AbortController().signal), createHash('sha256').update(content.subarray(0, 9 * MiB)).digest('hex'))
+})
+
+t.test('a cancel stops a whole file\'s hash part way, with the cancel\'s reason; the thread goes on to the next file', async (t) => {
+  const path = join(tempDir(t), 'blob')
+  const content = randomBytes(64 * MiB)
+  writeFileSync(path, content)
+  const hashes = pool(t)
+  const cancel = new AbortController()
+  const reason = new Error('cancelled')
+  let told = 0
+  const hashing = hashes.hashWholeFile(path, true, (bytes) => {
+    told += bytes
+    cancel.abort(reason)
+  }, cancel.signal)
+  t.equal(await caught(hashing), reason)
+  t.ok(told < content.length, 'stopped before the end')
+  t.equal(await caught(hashes.hashWholeFile(path, true, () => {}, cancel.signal)), reason, 'a signal already aborted starts nothing')
+  t.equal(await hashes.hashWholeFile(path, true, () => {}, new AbortController().signal), createHash('sha256').update(content).digest('hex'), 'the next file hashes in full')
+})
