@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { readFileSync, readlinkSync, rmSync, truncateSync, unlinkSync, writeFileSync, copyFileSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { copyFileSync, existsSync, readFileSync, readlinkSync, rmSync, symlinkSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs'
+import { dirname, join, relative, resolve } from 'node:path'
 import t from 'tap'
 import { CallbackReceiver } from '../fakes/callback-receiver.js'
 import { auth } from '../helpers/app.js'
-import { C1, hubAndApp, servedSince, startDownload, tinyModel, waitForBytes, waitForEnd } from '../helpers/downloads.js'
+import { C1, hubAndApp, servedSince, startDownload, tinyModel, waitForBytes, waitForEnd, waitForJob } from '../helpers/downloads.js'
 import { writeCachedSnapshot } from '../helpers/hf-cache.js'
 
 // Issue 19, verify: POST /api/models/verify re-hashes a cached revision offline from what the cache
@@ -133,6 +133,33 @@ t.test('large blobs (hashed on a hash thread): a flipped byte in an LFS and in a
   const total = (24 + 20 + 10 + 9) * MB
   t.match(ended, { status: 'complete', error: null, bytes_total: total, bytes_downloaded: total, progress: 100 }, 'every byte counted as hashed')
   t.same(ended.verify, { mismatched: ['flipped.safetensors', 'short.safetensors', 'vocab.txt'], missing: [], unchecked: [] })
+})
+
+t.test('while a verify hashes: the model is not evicted and a delete answers 409; a cancel stops the hash part way, and the delete then goes through', async (t) => {
+  const { app, cacheDir } = await hubAndApp(t)
+  writeCachedSnapshot(cacheDir, 'org/huge', C1, [{ path: 'config.json', content: '{}' }], ['main'])
+  // A sparse 4 GiB blob (no disk used) named as an LFS blob: seconds of hashing on the thread.
+  const repo = join(cacheDir, 'models--org--huge')
+  const blob = join(repo, 'blobs', 'f'.repeat(64))
+  writeFileSync(blob, '')
+  truncateSync(blob, 4096 * MB)
+  symlinkSync(relative(join(repo, 'snapshots', C1), blob), join(repo, 'snapshots', C1, 'model.safetensors'))
+  const job = (await verify(app, { model_id: 'org/huge' })).json()
+  await waitForJob(app, job.job_id, (seen) => seen.bytes_downloaded > 0, 'the first bytes hashed')
+
+  const cache = (await app.inject({ url: '/api/cache', headers: auth() })).json()
+  t.match(cache.eviction_order.find((model: { model_id: string }) => model.model_id === 'org/huge'), { protected: 'active_job' }, 'protected from eviction while it is verified')
+  const refused = await app.inject({ method: 'DELETE', url: '/api/delete-model?model_id=org/huge', headers: auth() })
+  t.equal(refused.statusCode, 409)
+  t.match(refused.json(), { code: 'MD_MODEL_PROTECTED' })
+  t.ok(existsSync(blob), 'nothing was deleted')
+
+  t.equal((await app.inject({ method: 'DELETE', url: `/api/downloads/${job.job_id as string}`, headers: auth() })).statusCode, 200, 'cancelled')
+  const ended = await waitForEnd(app, job.job_id)
+  t.equal(ended.status, 'cancelled')
+  t.ok(ended.bytes_downloaded < 4096 * MB, `the hash stopped part way (${ended.bytes_downloaded as number} of ${4096 * MB} bytes)`)
+  t.equal((await app.inject({ method: 'DELETE', url: '/api/delete-model?model_id=org/huge', headers: auth() })).statusCode, 200, 'the delete goes through once the verify has ended')
+  t.notOk(existsSync(repo), 'and the model is gone')
 })
 
 t.test('a model or revision the cache lacks is a 404 MD_MODEL_NOT_CACHED, and bad parameters a 400; nothing is started', async (t) => {
