@@ -5,7 +5,7 @@ import { FakeHub, sha256Hex } from '../fakes/fake-hub.js'
 import { KEY, testStateDir } from '../helpers/app.js'
 import { cacheLeftovers, wrongBlobs } from '../helpers/cache-checks.js'
 import { C1, HF_TOKEN, tinyModel } from '../helpers/downloads.js'
-import { listeningPort, startServer } from '../helpers/server-process.js'
+import { callServer, listeningPort, startServer } from '../helpers/server-process.js'
 import { repoFile } from '../helpers/repo-root.js'
 
 // The real server killed with SIGKILL at the exact points where a download moves from one state of
@@ -14,11 +14,6 @@ import { repoFile } from '../helpers/repo-root.js'
 // (A kill in the middle of a file's bytes is in test/routes/download-crash.test.ts.)
 
 const KILL_AT = repoFile('test/fakes/kill-at.mjs')
-
-const call = async (port: number, path: string, init: RequestInit = {}): Promise<any> => {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, { ...init, headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', ...init.headers } })
-  return res.json()
-}
 
 /** What an atomic write of `{STATE_DIR}/jobs.json` (or another state file) leaves when killed. */
 const stateTemporaries = (cacheDir: string): string[] =>
@@ -93,7 +88,7 @@ for (const point of POINTS) {
 
     const first = startServer(t, { ...env, MODELDEPOT_TEST_KILL_AT: JSON.stringify(point.at) }, cwd, ['--import', KILL_AT])
     // The kill may come before the answer does.
-    await call(await listeningPort(first), '/api/download-model', request).catch(() => undefined)
+    await callServer(await listeningPort(first), '/api/download-model', request).catch(() => undefined)
     await first.exited
     t.equal(first.child.signalCode, 'SIGKILL', 'the server died at the kill point')
     point.leaves(t, paths)
@@ -107,8 +102,8 @@ for (const point of POINTS) {
 
     const second = startServer(t, env, cwd)
     const port = await listeningPort(second)
-    const job = await call(port, '/api/download-model', request)
-    const done = await call(port, `/api/download-progress?job_id=${job.job_id as string}&wait=60`)
+    const job = await callServer(port, '/api/download-model', request)
+    const done = await callServer(port, `/api/download-progress?job_id=${job.job_id as string}&wait=60`)
     t.equal(done.status, 'complete')
     for (const file of model.main) {
       t.same(readFileSync(join(repo, 'snapshots', C1, file.path)), Buffer.from(file.content), `${file.path} is right`)

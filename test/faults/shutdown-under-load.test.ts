@@ -9,7 +9,7 @@ import { KEY, testStateDir } from '../helpers/app.js'
 import { cacheLeftovers, wrongBlobs } from '../helpers/cache-checks.js'
 import { C1, HF_TOKEN, servedSince } from '../helpers/downloads.js'
 import { gitSha1, readAsOfflineReader } from '../helpers/hf-cache.js'
-import { listeningPort, startServer } from '../helpers/server-process.js'
+import { callServer, listeningPort, startServer } from '../helpers/server-process.js'
 
 // The real server, four downloads running and fifty clients polling them, then SIGTERM: what a user
 // of a busy node sees when it is restarted (a deploy, a compose down). Nothing may hang or be lost,
@@ -45,16 +45,14 @@ t.test('SIGTERM with 4 downloads and 50 polling clients: every poll answered, ex
     SHUTDOWN_TIMEOUT_MS: '10000',
     DOWNLOAD_RETRY_BASE_MS: '10'
   }
-  const call = async (port: number, path: string, init: RequestInit = {}): Promise<any> =>
-    (await fetch(`http://127.0.0.1:${port}${path}`, { ...init, headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' } })).json()
 
   const first = startServer(t, env, cwd)
   const port = await listeningPort(first)
   const jobs: string[] = []
-  for (const modelId of MODELS) jobs.push((await call(port, '/api/download-model', { method: 'POST', body: JSON.stringify({ model_id: modelId }) })).job_id)
+  for (const modelId of MODELS) jobs.push((await callServer(port, '/api/download-model', { method: 'POST', body: JSON.stringify({ model_id: modelId }) })).job_id)
   for (let moving = false; !moving;) {
     await new Promise((resolve) => setTimeout(resolve, 50))
-    const states = await Promise.all(jobs.map(async (jobId) => call(port, `/api/downloads/${jobId}`)))
+    const states = await Promise.all(jobs.map(async (jobId) => callServer(port, `/api/downloads/${jobId}`)))
     moving = states.every((job) => job.status === 'downloading' && job.bytes_transferred > 100_000)
   }
 
@@ -154,7 +152,7 @@ t.test('SIGTERM with 4 downloads and 50 polling clients: every poll answered, ex
   // The restart: nobody asks again, the journal resumes the jobs under their ids.
   const second = startServer(t, env, cwd)
   const port2 = await listeningPort(second)
-  for (const jobId of jobs) t.match(await call(port2, `/api/download-progress?job_id=${jobId}&wait=60`), { job_id: jobId, status: 'complete' })
+  for (const jobId of jobs) t.match(await callServer(port2, `/api/download-progress?job_id=${jobId}&wait=60`), { job_id: jobId, status: 'complete' })
   for (const modelId of MODELS) {
     for (const file of files.get(modelId)!) t.same(readAsOfflineReader(cacheDir, modelId, 'main', file.path), Buffer.from(file.content), `${modelId} ${file.path} is right`)
     t.equal(servedSince(hub, mark, weightsPath(modelId)), 3 * MiB - kept.get(modelId)!, `${modelId}: only the missing bytes came down`)

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import type { Test } from 'tap'
-import { withTestStateDir } from './app.js'
+import { KEY, withTestStateDir } from './app.js'
 import { repoFile } from './repo-root.js'
 
 // The built entry point, exactly what `npm start` and the Docker image run (`npm test` builds first).
@@ -34,4 +34,10 @@ export async function listeningPort (server: ServerProcess): Promise<number> {
     if (server.child.exitCode !== null) throw new Error(`server exited: ${server.stderr()}${server.stdout()}`)
     await new Promise((resolve) => setTimeout(resolve, 25))
   }
+}
+
+/** A JSON call to the real server on `port`, with the test key; answers the parsed body. */
+export async function callServer (port: number, path: string, init: RequestInit = {}): Promise<any> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, { ...init, headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', ...init.headers } })
+  return res.json()
 }

@@ -6,12 +6,7 @@ import { CallbackReceiver } from '../fakes/callback-receiver.js'
 import { FakeHub, sha256Hex } from '../fakes/fake-hub.js'
 import { KEY } from '../helpers/app.js'
 import { C1, HF_TOKEN, incompleteFiles, tinyModel } from '../helpers/downloads.js'
-import { listeningPort, startServer } from '../helpers/server-process.js'
-
-const call = async (port: number, path: string, init: RequestInit = {}): Promise<any> => {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, { ...init, headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', ...init.headers } })
-  return res.json()
-}
+import { callServer, listeningPort, startServer } from '../helpers/server-process.js'
 
 t.test('a server killed with SIGKILL mid-download resumes the job by itself after a restart, fetches only the missing bytes, and fires its callback', async (t) => {
   const hub = await FakeHub.start({ tokens: { [HF_TOKEN]: { name: 'reader', role: 'read' } } })
@@ -27,10 +22,10 @@ t.test('a server killed with SIGKILL mid-download resumes the job by itself afte
 
   const first = startServer(t, env, cwd)
   const port = await listeningPort(first)
-  const job = await call(port, '/api/download-model', { method: 'POST', body: JSON.stringify({ model_id: 'org/tiny', callback_url: `${receiver.url}/done` }) })
+  const job = await callServer(port, '/api/download-model', { method: 'POST', body: JSON.stringify({ model_id: 'org/tiny', callback_url: `${receiver.url}/done` }) })
   for (let moved = 0; moved < 1_000_000;) {
     await new Promise((resolve) => setTimeout(resolve, 50))
-    moved = (await call(port, `/api/downloads/${job.job_id as string}`)).bytes_transferred
+    moved = (await callServer(port, `/api/downloads/${job.job_id as string}`)).bytes_transferred
   }
   first.child.kill('SIGKILL')
   await first.exited
@@ -43,7 +38,7 @@ t.test('a server killed with SIGKILL mid-download resumes the job by itself afte
 
   const second = startServer(t, env, cwd)
   // Nobody asks again: the journal brings the job back under its own id.
-  const done = await call(await listeningPort(second), `/api/download-progress?job_id=${job.job_id as string}&wait=60`)
+  const done = await callServer(await listeningPort(second), `/api/download-progress?job_id=${job.job_id as string}&wait=60`)
   t.equal(done.status, 'complete')
   t.equal(done.created_at, job.created_at, 'the same job')
   t.same(readFileSync(join(cacheDir, 'models--org--tiny', 'blobs', sha256Hex(model.weights))), model.weights, 'the weights are correct')
@@ -84,7 +79,7 @@ t.test('a server killed with SIGKILL mid parted download resumes every part from
 
   const first = startServer(t, env, cwd)
   const port = await listeningPort(first)
-  await call(port, '/api/download-model', { method: 'POST', body: JSON.stringify({ model_id: 'org/tiny' }) })
+  await callServer(port, '/api/download-model', { method: 'POST', body: JSON.stringify({ model_id: 'org/tiny' }) })
   // While the transfer runs, the parts state on disk moves on: a checkpoint with progress in every part.
   for (let i = 0; i < 200 && !(savedParts().length === 4 && savedParts().every((part) => part.done > 0)); i++) {
     await new Promise((resolve) => setTimeout(resolve, 25))
@@ -100,8 +95,8 @@ t.test('a server killed with SIGKILL mid parted download resumes every part from
   const requestsBefore = hub.requests.length
   const second = startServer(t, env, cwd)
   const port2 = await listeningPort(second)
-  const again = await call(port2, '/api/download-model', { method: 'POST', body: JSON.stringify({ model_id: 'org/tiny' }) })
-  t.equal((await call(port2, `/api/download-progress?job_id=${again.job_id as string}&wait=60`)).status, 'complete')
+  const again = await callServer(port2, '/api/download-model', { method: 'POST', body: JSON.stringify({ model_id: 'org/tiny' }) })
+  t.equal((await callServer(port2, `/api/download-progress?job_id=${again.job_id as string}&wait=60`)).status, 'complete')
   t.same(readFileSync(join(blobs, sha256Hex(model.weights))), model.weights, 'the weights are correct')
   const ranges = hub.requests.slice(requestsBefore).filter((request) => request.url.includes('/cdn/')).map((request) => request.range)
   // What a part wrote after its checkpoint is found on disk (written-past-checkpoint.ts): it may start past it.

@@ -5,16 +5,11 @@ import t from 'tap'
 import { FakeHub, sha256Hex } from '../fakes/fake-hub.js'
 import { KEY } from '../helpers/app.js'
 import { C1, HF_TOKEN } from '../helpers/downloads.js'
-import { listeningPort, startServer } from '../helpers/server-process.js'
+import { callServer, listeningPort, startServer } from '../helpers/server-process.js'
 
 // Issue 18: after a kill -9 in the middle of a parted download, the restart fetches at most 1 % more
 // than the bytes that were missing on disk, whenever between two checkpoints of the parts state the
 // kill comes.
-
-const call = async (port: number, path: string, init: RequestInit = {}): Promise<any> => {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, { ...init, headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', ...init.headers } })
-  return res.json()
-}
 
 /** Random bytes without a zero, so that a hole of the sparse partial never passes for data when the test counts what is on disk. */
 function weightsWithoutZeros (bytes: number): Buffer {
@@ -44,11 +39,11 @@ t.test('a kill -9 between two checkpoints of a parted download: the restart fetc
 
   const first = startServer(t, env, cwd)
   const port = await listeningPort(first)
-  const job = await call(port, '/api/download-model', { method: 'POST', body: JSON.stringify({ model_id: 'org/tiny' }) })
+  const job = await callServer(port, '/api/download-model', { method: 'POST', body: JSON.stringify({ model_id: 'org/tiny' }) })
   // The kill comes at whatever moment the progress passes 40 %, in no step with the checkpoints.
   for (let moved = 0; moved < weights.length * 0.4;) {
     await new Promise((resolve) => setTimeout(resolve, 20))
-    moved = (await call(port, `/api/downloads/${job.job_id as string}`)).bytes_transferred
+    moved = (await callServer(port, `/api/downloads/${job.job_id as string}`)).bytes_transferred
   }
   first.child.kill('SIGKILL')
   await first.exited
@@ -61,8 +56,8 @@ t.test('a kill -9 between two checkpoints of a parted download: the restart fetc
   const before = hub.bytesServed('model.safetensors')
   const second = startServer(t, env, cwd)
   const port2 = await listeningPort(second)
-  const again = await call(port2, '/api/download-model', { method: 'POST', body: JSON.stringify({ model_id: 'org/tiny' }) })
-  t.equal((await call(port2, `/api/download-progress?job_id=${again.job_id as string}&wait=60`)).status, 'complete')
+  const again = await callServer(port2, '/api/download-model', { method: 'POST', body: JSON.stringify({ model_id: 'org/tiny' }) })
+  t.equal((await callServer(port2, `/api/download-progress?job_id=${again.job_id as string}&wait=60`)).status, 'complete')
   t.same(readFileSync(join(blobs, sha256Hex(weights))), weights, 'the weights are correct')
   const fetched = hub.bytesServed('model.safetensors') - before
   t.ok(fetched >= missing, `fetched ${fetched} bytes, at least the ${missing} missing`)

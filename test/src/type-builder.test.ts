@@ -7,8 +7,8 @@ import { listeningPort, startServer } from '../helpers/server-process.js'
 // Issue 18, idle RSS: the schemas are built with TypeBox's Type from one bundled module
 // (dist/src/type-builder.js, written by scripts/bundle-type-builder.ts at build time), not from the
 // typebox package's 373 modules, each of which Node keeps, with its source and compiled code, for the
-// life of the process (5 MB of the server's RSS at rest). The real server is started with a resolve hook that writes down every module
-// it loads.
+// life of the process (5 MB of the server's RSS at rest). The real server is started with a resolve
+// hook that writes down every module it loads.
 
 const HOOKS = `
 import { appendFileSync } from 'node:fs'

@@ -123,6 +123,19 @@ t.test('a whole file is hashed as it is when read: a blob cut short since it was
   t.equal(await pool(t).hashWholeFile(path, true, () => {}, new AbortController().signal), createHash('sha256').update(content.subarray(0, 9 * MiB)).digest('hex'))
 })
 
+t.test('a whole file cut short while the thread reads it hashes to the bytes it read, all of them told', async (t) => {
+  const path = join(tempDir(t), 'blob')
+  const content = randomBytes(128 * MiB)
+  writeFileSync(path, content)
+  let told = 0
+  const digest = await pool(t).hashWholeFile(path, true, (bytes) => {
+    if (told === 0) truncateSync(path, 10 * MiB)
+    told += bytes
+  }, new AbortController().signal)
+  t.ok(told >= 10 * MiB && told <= content.length, `read ${told} bytes`)
+  t.equal(digest, createHash('sha256').update(content.subarray(0, told)).digest('hex'), 'the digest of exactly what was read: no error, no bytes made up')
+})
+
 t.test('a cancel stops a whole file\'s hash part way, with the cancel\'s reason; the thread goes on to the next file', async (t) => {
   const path = join(tempDir(t), 'blob')
   const content = randomBytes(64 * MiB)
